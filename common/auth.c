@@ -1,0 +1,114 @@
+/*
+ * auth.c - HMAC-SHA256 proofs (libsodium).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "auth.h"
+#include "proto.h"
+
+int
+auth_load_secret(const char *path, unsigned char *secret, size_t cap,
+    size_t *len, char *err, size_t errlen)
+{
+	ssize_t n;
+	int fd;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd == -1) {
+		snprintf(err, errlen, "cannot open secret file %s: %s", path,
+		    strerror(errno));
+		return -1;
+	}
+	n = read(fd, secret, cap);
+	close(fd);
+	if (n == -1) {
+		snprintf(err, errlen, "cannot read secret file %s: %s", path,
+		    strerror(errno));
+		return -1;
+	}
+	while (n > 0 && (secret[n - 1] == '\n' || secret[n - 1] == '\r'))
+		n--;
+	if (n < 8) {
+		snprintf(err, errlen,
+		    "secret file %s: the secret must be 8 to %zu bytes", path,
+		    cap);
+		return -1;
+	}
+	*len = (size_t)n;
+	return 0;
+}
+
+static int
+auth_hmac(char *out, const unsigned char *secret, size_t len,
+    const char *msg)
+{
+	crypto_auth_hmacsha256_state st;
+	unsigned char mac[crypto_auth_hmacsha256_BYTES];
+
+	if (sodium_init() < 0)
+		return -1;
+	crypto_auth_hmacsha256_init(&st, secret, len);
+	crypto_auth_hmacsha256_update(&st, (const unsigned char *)msg,
+	    strlen(msg));
+	crypto_auth_hmacsha256_final(&st, mac);
+	proto_hex_encode(out, mac, sizeof(mac));
+	sodium_memzero(&st, sizeof(st));
+	return 0;
+}
+
+int
+auth_mac_ctl(char *out, const unsigned char *secret, size_t len,
+    const char *nonce)
+{
+	char msg[128];
+
+	snprintf(msg, sizeof(msg), "relayd-ctl:%s", nonce);
+	return auth_hmac(out, secret, len, msg);
+}
+
+int
+auth_mac_data(char *out, const unsigned char *secret, size_t len,
+    const char *regkey, uint64_t id)
+{
+	char msg[128];
+
+	snprintf(msg, sizeof(msg), "relayd-data:%s:%llx", regkey,
+	    (unsigned long long)id);
+	return auth_hmac(out, secret, len, msg);
+}
+
+static int
+auth_compare(const char *want, const char *got)
+{
+	if (strlen(got) != AUTH_MAC_HEX)
+		return -1;
+	return sodium_memcmp(want, got, AUTH_MAC_HEX) == 0 ? 0 : -1;
+}
+
+int
+auth_verify_ctl(const unsigned char *secret, size_t len, const char *nonce,
+    const char *mac)
+{
+	char want[AUTH_MAC_HEX + 1];
+
+	if (auth_mac_ctl(want, secret, len, nonce) == -1)
+		return -1;
+	return auth_compare(want, mac);
+}
+
+int
+auth_verify_data(const unsigned char *secret, size_t len,
+    const char *regkey, uint64_t id, const char *mac)
+{
+	char want[AUTH_MAC_HEX + 1];
+
+	if (auth_mac_data(want, secret, len, regkey, id) == -1)
+		return -1;
+	return auth_compare(want, mac);
+}

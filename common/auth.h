@@ -1,0 +1,36 @@
+/*
+ * auth.h - the shared-secret proofs of the authentication extension.
+ *
+ * Nothing replayable crosses the wire: a control connection proves the
+ * secret with HMAC-SHA256 over a fresh nonce the relay chose for it; a
+ * data connection proves it over the registration key and the id of the
+ * client it claims, and an id is good for one connection only.  The HMAC
+ * and the constant-time comparison come from libsodium.
+ */
+#ifndef COMMON_AUTH_H
+#define COMMON_AUTH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define AUTH_MAC_HEX 64		/* hex digits of an HMAC-SHA256 */
+#define AUTH_SECRET_MAX 64
+
+/* auth_load_secret: read a secret file (trailing newline stripped).
+ * Returns 0, or -1 with <err> filled. */
+int auth_load_secret(const char *path, unsigned char *secret, size_t cap,
+    size_t *len, char *err, size_t errlen);
+
+/* The MACs, as lower-case hex into <out> (AUTH_MAC_HEX + 1 bytes). */
+int auth_mac_ctl(char *out, const unsigned char *secret, size_t len,
+    const char *nonce);
+int auth_mac_data(char *out, const unsigned char *secret, size_t len,
+    const char *regkey, uint64_t id);
+
+/* Constant-time checks: 0 when <mac> is right, -1 otherwise. */
+int auth_verify_ctl(const unsigned char *secret, size_t len,
+    const char *nonce, const char *mac);
+int auth_verify_data(const unsigned char *secret, size_t len,
+    const char *regkey, uint64_t id, const char *mac);
+
+#endif

@@ -1,0 +1,449 @@
+/*
+ * main.c - relayd: command line, the control listener, signals.
+ *
+ * Flags follow Go's flag package, as the original did: "-port N",
+ * "-port=N", "--port N" and "--port=N" are the same; the README's
+ * positional "relayd N" is accepted too.
+ */
+#include <errno.h>
+#include <grp.h>
+#include <limits.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "auth.h"
+#include "log.h"
+#include "net.h"
+#include "relayd.h"
+#include "stats.h"
+
+#define MAIN_BACKLOG 511
+
+struct relayd_conf conf = {
+    .port = 8080,
+    .max_regs = 1024,
+    .max_regs_ip = 64,
+    .max_sessions = 4096,
+    .max_queue = 128,
+    .data_timeout = 10.0,
+    .hello_timeout = 10.0,
+    .port_min = 1024,
+    .port_max = 65535,
+};
+struct relayd_stats stats;
+
+static int main_ctl_fd = -1;
+static ev_io main_ctl_io;
+static ev_timer main_backoff;
+static char main_user[64];
+static char main_stats_addr[300];
+static int main_syslog;
+
+enum opt_kind { OPT_UINT, OPT_DOUBLE, OPT_STR, OPT_FLAG };
+
+struct opt {
+	const char *name;
+	enum opt_kind kind;
+	void *ptr;
+	size_t size; /* OPT_STR: buffer size; OPT_UINT: maximum */
+	const char *arg;
+	const char *help;
+};
+
+static int opt_help, opt_version, opt_verbose, opt_quiet;
+static char opt_range[64];
+
+static const struct opt main_opts[] = {
+    {"port", OPT_UINT, &conf.port, 65535, "N",
+	"control port servers register on (default 8080; 0 picks one)"},
+    {"bind", OPT_STR, conf.bind, sizeof(conf.bind), "ADDR",
+	"address to bind every port to (default: all, dual-stack)"},
+    {"max-regs", OPT_UINT, &conf.max_regs, 1000000, "N",
+	"registrations in all (default 1024)"},
+    {"max-regs-per-ip", OPT_UINT, &conf.max_regs_ip, 1000000, "N",
+	"registrations per server address (default 64)"},
+    {"max-clients", OPT_UINT, &conf.max_sessions, 1000000, "N",
+	"open and waiting clients per registration (default 4096)"},
+    {"max-queue", OPT_UINT, &conf.max_queue, 100000, "N",
+	"clients waiting for a data connection per registration "
+	"(default 128)"},
+    {"data-timeout", OPT_DOUBLE, &conf.data_timeout, 0, "SEC",
+	"wait this long for a data connection, then drop the client "
+	"(default 10)"},
+    {"hello-timeout", OPT_DOUBLE, &conf.hello_timeout, 0, "SEC",
+	"extension handshakes must finish within this (default 10)"},
+    {"threads", OPT_UINT, &conf.workers, RELAYD_MAX_WORKERS, "N",
+	"worker threads, one event loop each (default: one per CPU)"},
+    {"secret-file", OPT_STR, conf.secret_file, sizeof(conf.secret_file),
+	"FILE", "require servers to prove this shared secret (extension)"},
+    {"port-range", OPT_STR, opt_range, sizeof(opt_range), "LO-HI",
+	"public ports a registration may ask for (default 1024-65535)"},
+    {"stats", OPT_STR, main_stats_addr, sizeof(main_stats_addr), "ADDR",
+	"serve Prometheus metrics on host:port or a UNIX socket path"},
+    {"user", OPT_STR, main_user, sizeof(main_user), "USER",
+	"drop privileges to USER after binding the control port"},
+    {"nosplice", OPT_FLAG, &conf.no_splice, 0, NULL,
+	"copy through user space instead of splice(2)"},
+    {"syslog", OPT_FLAG, &main_syslog, 0, NULL, "log to syslog, not stderr"},
+    {"v", OPT_FLAG, &opt_verbose, 0, NULL, "verbose: log every session"},
+    {"q", OPT_FLAG, &opt_quiet, 0, NULL, "quiet: warnings and errors only"},
+    {"t", OPT_FLAG, &conf.check_only, 0, NULL,
+	"check the flags and the secret file, then exit"},
+    {"version", OPT_FLAG, &opt_version, 0, NULL, "print the version"},
+    {"h", OPT_FLAG, &opt_help, 0, NULL, "show this help"},
+    {"help", OPT_FLAG, &opt_help, 0, NULL, NULL},
+};
+
+static void
+main_usage(FILE *f, const char *argv0)
+{
+	fprintf(f, "Usage: %s [flags] [port]\n", argv0);
+	fprintf(f, "Relay TCP clients to servers that register from behind "
+		   "NAT.\n\nFlags (\"-flag value\", \"-flag=value\" and "
+		   "\"--flag\" all work):\n");
+	for (size_t i = 0; i < sizeof(main_opts) / sizeof(main_opts[0]);
+	     i++) {
+		const struct opt *o = &main_opts[i];
+		char left[48];
+
+		if (o->help == NULL)
+			continue;
+		snprintf(left, sizeof(left), "-%s%s%s", o->name,
+		    o->arg ? " " : "", o->arg ? o->arg : "");
+		fprintf(f, "  %-22s %s\n", left, o->help);
+	}
+	fprintf(f, "\nSee relayd(8).\n");
+}
+
+static int
+main_set(const struct opt *o, const char *val, const char *argv0)
+{
+	char *end;
+
+	switch (o->kind) {
+	case OPT_UINT: {
+		unsigned long v;
+
+		errno = 0;
+		v = strtoul(val, &end, 10);
+		if (*val == '\0' || *end != '\0' || errno != 0 || v > o->size ||
+		    val[0] == '-') {
+			fprintf(stderr,
+			    "%s: invalid value \"%s\" for flag -%s "
+			    "(0..%zu)\n",
+			    argv0, val, o->name, o->size);
+			return -1;
+		}
+		*(unsigned *)o->ptr = (unsigned)v;
+		return 0;
+	}
+	case OPT_DOUBLE: {
+		double v;
+
+		errno = 0;
+		v = strtod(val, &end);
+		if (*val == '\0' || *end != '\0' || errno != 0 || !(v > 0) ||
+		    v > 86400) {
+			fprintf(stderr,
+			    "%s: invalid value \"%s\" for flag -%s\n", argv0,
+			    val, o->name);
+			return -1;
+		}
+		*(double *)o->ptr = v;
+		return 0;
+	}
+	case OPT_STR:
+		if (strlen(val) >= o->size) {
+			fprintf(stderr, "%s: value for -%s is too long\n",
+			    argv0, o->name);
+			return -1;
+		}
+		memcpy(o->ptr, val, strlen(val) + 1);
+		return 0;
+	case OPT_FLAG:
+		*(int *)o->ptr = 1;
+		return 0;
+	}
+	return -1;
+}
+
+/* Returns 0, or 2 after printing the error (Go's flag exits 2 too). */
+static int
+main_parse(int argc, char **argv)
+{
+	int positional = 0;
+
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i], *val = NULL, *name;
+		const struct opt *o = NULL;
+		size_t nl;
+
+		if (a[0] != '-' || a[1] == '\0') {
+			if (positional++ > 0) {
+				fprintf(stderr, "%s: unexpected argument %s\n",
+				    argv[0], a);
+				return 2;
+			}
+			if (main_set(&main_opts[0], a, argv[0]) == -1)
+				return 2;
+			continue;
+		}
+		name = a + 1 + (a[1] == '-');
+		if (strcmp(a, "--") == 0)
+			continue;
+		nl = strcspn(name, "=");
+		if (name[nl] == '=')
+			val = name + nl + 1;
+		for (size_t k = 0;
+		     k < sizeof(main_opts) / sizeof(main_opts[0]); k++) {
+			if (strlen(main_opts[k].name) == nl &&
+			    strncmp(main_opts[k].name, name, nl) == 0) {
+				o = &main_opts[k];
+				break;
+			}
+		}
+		if (o == NULL) {
+			fprintf(stderr, "flag provided but not defined: %s\n",
+			    a);
+			main_usage(stderr, argv[0]);
+			return 2;
+		}
+		if (o->kind == OPT_FLAG) {
+			if (val != NULL && strcmp(val, "true") != 0 &&
+			    strcmp(val, "1") != 0) {
+				if (strcmp(val, "false") == 0 ||
+				    strcmp(val, "0") == 0)
+					continue;
+				fprintf(stderr, "%s: -%s takes no value\n",
+				    argv[0], o->name);
+				return 2;
+			}
+			*(int *)o->ptr = 1;
+			continue;
+		}
+		if (val == NULL) {
+			if (i + 1 >= argc) {
+				fprintf(stderr,
+				    "flag needs an argument: -%s\n", o->name);
+				return 2;
+			}
+			val = argv[++i];
+		}
+		if (main_set(o, val, argv[0]) == -1)
+			return 2;
+	}
+	if (opt_range[0] != '\0') {
+		unsigned lo, hi;
+		char tail;
+
+		if (sscanf(opt_range, "%u-%u%c", &lo, &hi, &tail) != 2 ||
+		    lo == 0 || lo > hi || hi > 65535) {
+			fprintf(stderr, "%s: -port-range wants LO-HI, got %s\n",
+			    argv[0], opt_range);
+			return 2;
+		}
+		conf.port_min = lo;
+		conf.port_max = hi;
+	}
+	return 0;
+}
+
+static void main_ctl_cb(struct ev_loop *loop, ev_io *w, int revents);
+
+static void
+main_backoff_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)w;
+	(void)revents;
+	ev_io_start(loop, &main_ctl_io);
+}
+
+static void
+main_ctl_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	(void)revents;
+	for (int n = 0; n < 64; n++) {
+		struct sockaddr_storage ss;
+		socklen_t len = sizeof(ss);
+		char addr[NET_ADDR_LEN];
+		int fd;
+
+		fd = accept4(w->fd, (struct sockaddr *)&ss, &len,
+		    SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd == -1) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				return;
+			if (net_accept_is_temporary(errno))
+				continue;
+			atomic_fetch_add(&stats.err_accept, 1);
+			log_warn("accept on control port");
+			/* Out of fds or memory: pause instead of spinning. */
+			ev_io_stop(loop, &main_ctl_io);
+			ev_timer_set(&main_backoff, 1.0, 0.);
+			ev_timer_start(loop, &main_backoff);
+			return;
+		}
+		if (reg_limits_admit(&ss) == -1) {
+			atomic_fetch_add(&stats.err_limit, 1);
+			proto_addr_format(addr, sizeof(addr),
+			    (struct sockaddr *)&ss);
+			log_warnx("registration limit reached; refusing %s",
+			    addr);
+			close(fd);
+			continue;
+		}
+		if (worker_hand_off(fd) == -1) {
+			log_warnx("out of memory handing off a registration");
+			close(fd);
+		}
+	}
+}
+
+static void
+main_signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	(void)revents;
+	log_info("relayd: signal %d, stopping", w->signum);
+	ev_break(loop, EVBREAK_ALL);
+}
+
+static int
+main_drop_privileges(const char *user)
+{
+	struct passwd *pw = getpwnam(user);
+
+	if (pw == NULL) {
+		log_warnx("unknown user %s", user);
+		return -1;
+	}
+	if (setgroups(1, &pw->pw_gid) == -1 || setgid(pw->pw_gid) == -1 ||
+	    setuid(pw->pw_uid) == -1) {
+		log_warn("cannot drop privileges to %s", user);
+		return -1;
+	}
+	if (setuid(0) != -1) {
+		log_warnx("privileges could be regained after dropping; "
+			  "refusing to run");
+		return -1;
+	}
+	return 0;
+}
+
+/* More sessions need more fds: take the hard limit we are given. */
+static void
+main_raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		(void)setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+int
+main(int argc, char **argv)
+{
+	struct ev_loop *loop;
+	ev_signal sig_term, sig_int;
+	char err[NET_ERR_LEN];
+	sigset_t block, old;
+	int r;
+	long ncpu;
+
+	r = main_parse(argc, argv);
+	if (r != 0)
+		return r;
+	if (opt_help) {
+		main_usage(stdout, argv[0]);
+		return 0;
+	}
+	if (opt_version) {
+		printf("relayd %s\n", RELAY_VERSION);
+		return 0;
+	}
+	log_init("relayd", main_syslog, 0);
+	if (opt_verbose)
+		log_set_level(LOG_LVL_DEBUG);
+	else if (opt_quiet)
+		log_set_level(LOG_LVL_WARN);
+	if (conf.workers == 0) {
+		ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+		conf.workers = ncpu > 0 ? (unsigned)ncpu : 1;
+		if (conf.workers > 16)
+			conf.workers = 16;
+	}
+	if (conf.secret_file[0] != '\0' &&
+	    auth_load_secret(conf.secret_file, conf.secret,
+		sizeof(conf.secret), &conf.secret_len, err,
+		sizeof(err)) == -1) {
+		fprintf(stderr, "relayd: %s\n", err);
+		return 1;
+	}
+	if (main_user[0] != '\0' && getpwnam(main_user) == NULL) {
+		fprintf(stderr, "relayd: unknown user %s\n", main_user);
+		return 1;
+	}
+	if (conf.check_only) {
+		printf("relayd: configuration OK\n");
+		return 0;
+	}
+
+	signal(SIGPIPE, SIG_IGN);
+	main_raise_nofile();
+	main_ctl_fd = net_listen(conf.bind, conf.port, MAIN_BACKLOG, err,
+	    sizeof(err));
+	if (main_ctl_fd == -1) {
+		fprintf(stderr, "relayd: %s\n", err);
+		return 1;
+	}
+	if (main_stats_addr[0] != '\0' && stats_listen(main_stats_addr) == -1)
+		return 1;
+	if (main_user[0] != '\0' && main_drop_privileges(main_user) == -1)
+		return 1;
+
+	/* Workers must not take the signals the main loop handles. */
+	sigemptyset(&block);
+	sigaddset(&block, SIGTERM);
+	sigaddset(&block, SIGINT);
+	sigaddset(&block, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &block, &old);
+	if (worker_start_all(conf.workers) == -1)
+		return 1;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+
+	loop = ev_default_loop(EVFLAG_AUTO);
+	ev_io_init(&main_ctl_io, main_ctl_cb, main_ctl_fd, EV_READ);
+	ev_init(&main_backoff, main_backoff_cb);
+	ev_io_start(loop, &main_ctl_io);
+	ev_signal_init(&sig_term, main_signal_cb, SIGTERM);
+	ev_signal_init(&sig_int, main_signal_cb, SIGINT);
+	ev_signal_start(loop, &sig_term);
+	ev_signal_start(loop, &sig_int);
+	stats_start(loop);
+
+	/* The original's only stdout line; scripts wait for it. */
+	fputs("Waiting for clients...\n", stdout);
+	fflush(stdout);
+	log_info("relayd %s: servers register on port %u%s%s (%u threads, "
+		 "%s)",
+	    RELAY_VERSION, net_local_port(main_ctl_fd),
+	    conf.bind[0] ? " of " : "", conf.bind, conf.workers,
+	    conf.secret_len ? "shared secret required for extensions"
+			    : "no secret: any server may register, as the "
+			      "original");
+
+	ev_run(loop, 0);
+
+	ev_io_stop(loop, &main_ctl_io);
+	close(main_ctl_fd);
+	worker_stop_all();
+	stats_stop(loop);
+	log_info("relayd: stopped");
+	return 0;
+}

@@ -1,0 +1,979 @@
+/*
+ * reg.c - registrations: one per accepted control connection.
+ *
+ * A registration owns a client-facing listener (the public port), a
+ * server-facing listener (where the server dials back), the FIFO of
+ * clients waiting to be paired and the control connection on which it
+ * announces them.  Everything here runs on the registration's worker.
+ *
+ * With a peer of the original protocol exactly one [NEW] is outstanding
+ * at a time (the original helper loses a second line that arrives in the
+ * same read), and the next connection on the server-facing port is paired
+ * with the oldest announced client.  Peers that negotiated the extensions
+ * (docs/PROTOCOL.md) get pipelined notifications carrying an id, and
+ * their data connections must name that id.
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include "auth.h"
+#include "log.h"
+#include "net.h"
+#include "proto.h"
+#include "relayd.h"
+#include "stats.h"
+
+#define REG_BACKLOG 511
+#define REG_BACKOFF 1.0 /* seconds a listener pauses after EMFILE */
+
+static int reg_open_public(struct reg *reg, unsigned port);
+static int reg_open_ports(struct reg *reg, unsigned want_port);
+static void reg_refuse(struct reg *reg, const char *why);
+
+/* Per-address registration counts, shared by the main thread (admission)
+ * and the workers (release). */
+struct ip_count {
+	struct sockaddr_storage addr;
+	unsigned n;
+};
+static pthread_mutex_t reg_ip_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct ip_count *reg_ips;
+static size_t reg_nips;
+
+static int
+reg_same_host(const struct sockaddr_storage *a,
+    const struct sockaddr_storage *b)
+{
+	if (a->ss_family != b->ss_family)
+		return 0;
+	if (a->ss_family == AF_INET)
+		return ((const struct sockaddr_in *)a)->sin_addr.s_addr ==
+		       ((const struct sockaddr_in *)b)->sin_addr.s_addr;
+	if (a->ss_family == AF_INET6)
+		return memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
+			   &((const struct sockaddr_in6 *)b)->sin6_addr,
+			   16) == 0;
+	return 0;
+}
+
+/* Called on the main thread before a control connection is handed to a
+ * worker.  Returns 0 and counts the registration, or -1 (limit hit). */
+int
+reg_limits_admit(const struct sockaddr_storage *peer)
+{
+	struct ip_count *slot = NULL;
+	int ok = 0;
+
+	if (atomic_load(&stats.regs) >= conf.max_regs)
+		return -1;
+	pthread_mutex_lock(&reg_ip_lock);
+	for (size_t i = 0; i < reg_nips; i++) {
+		if (reg_same_host(&reg_ips[i].addr, peer)) {
+			slot = &reg_ips[i];
+			break;
+		}
+	}
+	if (slot == NULL) {
+		struct ip_count *n =
+		    realloc(reg_ips, (reg_nips + 1) * sizeof(*reg_ips));
+
+		if (n == NULL) {
+			ok = -1;
+			goto out;
+		}
+		reg_ips = n;
+		slot = &reg_ips[reg_nips++];
+		slot->addr = *peer;
+		slot->n = 0;
+	}
+	if (slot->n >= conf.max_regs_ip) {
+		ok = -1;
+		goto out;
+	}
+	slot->n++;
+	atomic_fetch_add(&stats.regs, 1);
+out:
+	pthread_mutex_unlock(&reg_ip_lock);
+	return ok;
+}
+
+static void
+reg_limits_release(const struct sockaddr_storage *peer)
+{
+	pthread_mutex_lock(&reg_ip_lock);
+	for (size_t i = 0; i < reg_nips; i++) {
+		if (reg_same_host(&reg_ips[i].addr, peer)) {
+			if (--reg_ips[i].n == 0)
+				reg_ips[i] = reg_ips[--reg_nips];
+			break;
+		}
+	}
+	pthread_mutex_unlock(&reg_ip_lock);
+	atomic_fetch_sub(&stats.regs, 1);
+}
+
+static void
+reg_client_free(struct reg *reg, struct client *c, const char *why)
+{
+	if (why != NULL)
+		log_info("reg %llu: closing client %s: %s",
+		    (unsigned long long)reg->id, c->addr_str, why);
+	close(c->fd);
+	free(c);
+	atomic_fetch_sub(&stats.queued, 1);
+}
+
+static void
+reg_dconn_free(struct dconn *d)
+{
+	struct ev_loop *loop = d->reg->worker->loop;
+
+	ev_io_stop(loop, &d->io);
+	ev_timer_stop(loop, &d->timer);
+	TAILQ_REMOVE(&d->reg->dconns, d, entry);
+	if (d->fd != -1)
+		close(d->fd);
+	free(d);
+}
+
+/*
+ * reg_close: the one teardown path of a registration.  Listeners, the
+ * control connection and every client not yet paired are closed; running
+ * sessions go on (they are independent TCP streams) and forget the reg.
+ */
+void
+reg_close(struct reg *reg, const char *why)
+{
+	struct ev_loop *loop = reg->worker->loop;
+	struct client *c;
+	struct session *s;
+
+	if (reg->state == REG_CLOSED)
+		return;
+	reg->state = REG_CLOSED;
+	log_info("reg %llu: closing registration from %s (port %u): %s",
+	    (unsigned long long)reg->id, reg->peer_str, reg->cport, why);
+	ev_io_stop(loop, &reg->ctl_rd);
+	ev_io_stop(loop, &reg->ctl_wr);
+	ev_io_stop(loop, &reg->cl_io);
+	ev_io_stop(loop, &reg->sv_io);
+	ev_timer_stop(loop, &reg->data_timer);
+	ev_timer_stop(loop, &reg->backoff);
+	ev_timer_stop(loop, &reg->ka_timer);
+	while ((c = TAILQ_FIRST(&reg->queue)) != NULL) {
+		TAILQ_REMOVE(&reg->queue, c, entry);
+		reg_client_free(reg, c, "registration closed");
+	}
+	while ((c = TAILQ_FIRST(&reg->announced)) != NULL) {
+		TAILQ_REMOVE(&reg->announced, c, entry);
+		reg_client_free(reg, c, "registration closed");
+	}
+	while (!TAILQ_EMPTY(&reg->dconns))
+		reg_dconn_free(TAILQ_FIRST(&reg->dconns));
+	LIST_FOREACH(s, &reg->worker->sessions, entry)
+		if (s->reg == reg)
+			s->reg = NULL;
+	if (reg->cl_fd != -1)
+		close(reg->cl_fd);
+	if (reg->sv_fd != -1)
+		close(reg->sv_fd);
+	close(reg->ctl_fd);
+	LIST_REMOVE(reg, entry);
+	stats_reg_remove(reg);
+	reg_limits_release(&reg->peer);
+	free(reg);
+}
+
+/*
+ * Queue <len> bytes for the control connection.  Notifications are tiny;
+ * if the peer stops reading so long that the kernel buffer and ours fill,
+ * the registration is dead weight and goes.  Returns 0 or -1 (closed).
+ */
+static int
+reg_ctl_send(struct reg *reg, const char *buf, size_t len)
+{
+	if (reg->out_len == 0) {
+		ssize_t n = send(reg->ctl_fd, buf, len,
+		    MSG_NOSIGNAL | MSG_DONTWAIT);
+
+		if (n == (ssize_t)len)
+			return 0;
+		if (n == -1 && errno != EAGAIN && errno != EWOULDBLOCK &&
+		    errno != EINTR) {
+			reg_close(reg, strerror(errno));
+			return -1;
+		}
+		if (n > 0) {
+			buf += n;
+			len -= (size_t)n;
+		}
+	}
+	if (reg->out_len + len > sizeof(reg->out)) {
+		reg_close(reg, "control connection stalled");
+		return -1;
+	}
+	memcpy(reg->out + reg->out_len, buf, len);
+	reg->out_len += len;
+	ev_io_start(reg->worker->loop, &reg->ctl_wr);
+	return 0;
+}
+
+static int
+reg_ctl_send_msg(struct reg *reg, const struct proto_msg *m)
+{
+	char line[PROTO_LINE_MAX];
+	int n = proto_format(line, sizeof(line), m);
+
+	if (n == -1) {
+		reg_close(reg, "internal error: message too long");
+		return -1;
+	}
+	return reg_ctl_send(reg, line, (size_t)n);
+}
+
+static void
+reg_ctl_wr_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct reg *reg = w->data;
+	ssize_t n;
+
+	(void)revents;
+	n = send(reg->ctl_fd, reg->out, reg->out_len,
+	    MSG_NOSIGNAL | MSG_DONTWAIT);
+	if (n == -1) {
+		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+			reg_close(reg, strerror(errno));
+		return;
+	}
+	memmove(reg->out, reg->out + n, reg->out_len - (size_t)n);
+	reg->out_len -= (size_t)n;
+	if (reg->out_len == 0)
+		ev_io_stop(loop, &reg->ctl_wr);
+}
+
+static void
+reg_arm_data_timer(struct reg *reg)
+{
+	struct client *head = TAILQ_FIRST(&reg->announced);
+	struct ev_loop *loop = reg->worker->loop;
+
+	ev_timer_stop(loop, &reg->data_timer);
+	if (head == NULL)
+		return;
+	ev_timer_set(&reg->data_timer,
+	    head->since + conf.data_timeout - ev_now(loop) > 0
+		? head->since + conf.data_timeout - ev_now(loop)
+		: 0.,
+	    0.);
+	ev_timer_start(loop, &reg->data_timer);
+}
+
+/* The client hung up while it waited?  Then nobody needs announcing. */
+static int
+reg_client_gone(const struct client *c)
+{
+	char b;
+	ssize_t n = recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+
+	return n == 0 || (n == -1 && errno != EAGAIN && errno != EWOULDBLOCK);
+}
+
+/* Announce queued clients, as many as the peer's protocol allows. */
+static void
+reg_announce(struct reg *reg)
+{
+	unsigned window = (reg->ext & PROTO_EXT_PIPE) ? conf.max_queue : 1;
+	struct client *c;
+
+	while (reg->state == REG_ACTIVE && reg->nannounced < window &&
+	    (c = TAILQ_FIRST(&reg->queue)) != NULL) {
+		struct proto_msg m;
+
+		TAILQ_REMOVE(&reg->queue, c, entry);
+		reg->nqueued--;
+		if (reg_client_gone(c)) {
+			reg_client_free(reg, c, "left before it was announced");
+			continue;
+		}
+		memset(&m, 0, sizeof(m));
+		m.type = PROTO_NEW;
+		m.port = reg->sport;
+		if (reg->ext & PROTO_EXT_ADDR) {
+			m.has_id = 1;
+			m.id = c->id;
+			m.has_from = 1;
+			m.from = c->addr;
+		}
+		c->state = CLIENT_NOTIFIED;
+		c->since = ev_now(reg->worker->loop);
+		TAILQ_INSERT_TAIL(&reg->announced, c, entry);
+		reg->nannounced++;
+		if (reg_ctl_send_msg(reg, &m) == -1)
+			return;
+		if (reg->nannounced == 1)
+			reg_arm_data_timer(reg);
+	}
+}
+
+static void
+reg_data_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct reg *reg = w->data;
+	struct client *c;
+
+	(void)revents;
+	while ((c = TAILQ_FIRST(&reg->announced)) != NULL &&
+	    c->since + conf.data_timeout <= ev_now(loop) + 0.001) {
+		TAILQ_REMOVE(&reg->announced, c, entry);
+		reg->nannounced--;
+		atomic_fetch_add(&stats.err_timeout, 1);
+		log_warnx("reg %llu: no data connection within %.1fs for "
+			  "client %s; closing it",
+		    (unsigned long long)reg->id, conf.data_timeout,
+		    c->addr_str);
+		reg_client_free(reg, c, NULL);
+	}
+	reg_arm_data_timer(reg);
+	reg_announce(reg);
+}
+
+/* Pause a listener whose accept(2) ran out of descriptors. */
+static void
+reg_pause_listeners(struct reg *reg)
+{
+	struct ev_loop *loop = reg->worker->loop;
+
+	ev_io_stop(loop, &reg->cl_io);
+	ev_io_stop(loop, &reg->sv_io);
+	if (!ev_is_active(&reg->backoff)) {
+		ev_timer_set(&reg->backoff, REG_BACKOFF, 0.);
+		ev_timer_start(loop, &reg->backoff);
+	}
+}
+
+static void
+reg_backoff_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct reg *reg = w->data;
+
+	(void)revents;
+	ev_io_start(loop, &reg->cl_io);
+	ev_io_start(loop, &reg->sv_io);
+}
+
+/* accept4 with the error policy: -1 means "stop for now". */
+static int
+reg_accept(struct reg *reg, int lfd, struct sockaddr_storage *ss)
+{
+	socklen_t len = sizeof(*ss);
+	int fd;
+
+	for (;;) {
+		fd = accept4(lfd, (struct sockaddr *)ss, &len,
+		    SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd != -1)
+			return fd;
+		if (errno == EAGAIN || errno == EWOULDBLOCK)
+			return -1;
+		if (net_accept_is_temporary(errno))
+			continue;
+		atomic_fetch_add(&stats.err_accept, 1);
+		log_warn("reg %llu: accept on port %u",
+		    (unsigned long long)reg->id,
+		    lfd == reg->cl_fd ? reg->cport : reg->sport);
+		if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+		    errno == ENOMEM)
+			reg_pause_listeners(reg);
+		return -1;
+	}
+}
+
+static void
+reg_client_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct reg *reg = w->data;
+	struct sockaddr_storage ss;
+	int fd, n;
+
+	(void)loop;
+	(void)revents;
+	/* Bounded per wakeup so one busy port cannot starve the loop. */
+	for (n = 0; n < 64 && reg->state == REG_ACTIVE; n++) {
+		struct client *c;
+
+		fd = reg_accept(reg, reg->cl_fd, &ss);
+		if (fd == -1)
+			return;
+		c = calloc(1, sizeof(*c));
+		if (c == NULL) {
+			log_warnx("reg %llu: out of memory for a client",
+			    (unsigned long long)reg->id);
+			close(fd);
+			continue;
+		}
+		c->fd = fd;
+		c->addr = ss;
+		c->state = CLIENT_QUEUED;
+		/* Unpredictable, so a data connection cannot guess one. */
+		if (getrandom(&c->id, sizeof(c->id), GRND_NONBLOCK) !=
+		    (ssize_t)sizeof(c->id))
+			c->id = worker_next_id(reg->worker) * 0x9e3779b97f4a7c15ULL;
+		proto_addr_format(c->addr_str, sizeof(c->addr_str),
+		    (struct sockaddr *)&ss);
+		atomic_fetch_add(&stats.queued, 1);
+		log_info("Client connected: %s", c->addr_str);
+		if (reg->nqueued + reg->nannounced >= conf.max_queue ||
+		    reg->nsessions + reg->nqueued + reg->nannounced >=
+			conf.max_sessions) {
+			atomic_fetch_add(&stats.err_limit, 1);
+			reg_client_free(reg, c,
+			    "too many clients for this registration");
+			continue;
+		}
+		net_tune(fd);
+		TAILQ_INSERT_TAIL(&reg->queue, c, entry);
+		reg->nqueued++;
+		reg_announce(reg);
+	}
+}
+
+static void
+reg_pair(struct reg *reg, struct client *c, int data_fd)
+{
+	TAILQ_REMOVE(&reg->announced, c, entry);
+	reg->nannounced--;
+	reg_arm_data_timer(reg);
+	if (session_create(reg, c, data_fd) != NULL)
+		reg->nsessions++;
+	reg_announce(reg);
+}
+
+static struct client *
+reg_find_announced(struct reg *reg, uint64_t id)
+{
+	struct client *c;
+
+	TAILQ_FOREACH(c, &reg->announced, entry)
+		if (c->id == id)
+			return c;
+	return NULL;
+}
+
+/* A [DATA] line arrived on an extension data connection. */
+static void
+reg_dconn_line(struct dconn *d, const struct proto_msg *m)
+{
+	struct reg *reg = d->reg;
+	struct client *c;
+	int fd;
+
+	if (m->type != PROTO_DATA || !m->has_id ||
+	    strcmp(m->reg, reg->key) != 0) {
+		atomic_fetch_add(&stats.err_stray, 1);
+		log_warnx("reg %llu: data connection without a valid "
+			  "[DATA] line; closed",
+		    (unsigned long long)reg->id);
+		reg_dconn_free(d);
+		return;
+	}
+	if (conf.secret_len > 0 &&
+	    auth_verify_data(conf.secret, conf.secret_len, reg->key, m->id,
+		m->hex) != 0) {
+		atomic_fetch_add(&stats.err_auth, 1);
+		log_warnx("reg %llu: data connection for client %llx failed "
+			  "authentication; closed",
+		    (unsigned long long)reg->id, (unsigned long long)m->id);
+		reg_dconn_free(d);
+		return;
+	}
+	c = reg_find_announced(reg, m->id);
+	if (c == NULL) {
+		atomic_fetch_add(&stats.err_stray, 1);
+		log_warnx("reg %llu: data connection names unknown client "
+			  "%llx; closed",
+		    (unsigned long long)reg->id, (unsigned long long)m->id);
+		reg_dconn_free(d);
+		return;
+	}
+	fd = d->fd;
+	d->fd = -1;
+	reg_dconn_free(d);
+	reg_pair(reg, c, fd);
+}
+
+static void
+reg_dconn_rd_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct dconn *d = w->data;
+	struct proto_msg m;
+	ssize_t n, used;
+
+	(void)loop;
+	(void)revents;
+	/* Read only up to the first LF: what follows is the client's. */
+	n = recv(d->fd, d->buf + d->len, sizeof(d->buf) - d->len, MSG_PEEK);
+	if (n == -1 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n <= 0) {
+		reg_dconn_free(d);
+		return;
+	}
+	used = proto_parse(&m, d->buf, d->len + (size_t)n);
+	if (used == 0) {
+		/* No LF yet: take what was peeked, and wait for more. */
+		if (recv(d->fd, d->buf + d->len, (size_t)n, 0) != n) {
+			reg_dconn_free(d);
+			return;
+		}
+		d->len += (size_t)n;
+		if (d->len == sizeof(d->buf)) {
+			atomic_fetch_add(&stats.err_proto, 1);
+			reg_dconn_free(d);
+		}
+		return;
+	}
+	if (used < 0) {
+		atomic_fetch_add(&stats.err_proto, 1);
+		log_warnx("reg %llu: data connection: %s; closed",
+		    (unsigned long long)d->reg->id, proto_strerror((int)used));
+		reg_dconn_free(d);
+		return;
+	}
+	if (recv(d->fd, d->buf + d->len, (size_t)used - d->len, 0) !=
+	    used - (ssize_t)d->len) {
+		reg_dconn_free(d);
+		return;
+	}
+	reg_dconn_line(d, &m);
+}
+
+static void
+reg_dconn_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct dconn *d = w->data;
+
+	(void)loop;
+	(void)revents;
+	log_warnx("reg %llu: data connection sent no [DATA] line in time; "
+		  "closed",
+	    (unsigned long long)d->reg->id);
+	atomic_fetch_add(&stats.err_proto, 1);
+	reg_dconn_free(d);
+}
+
+static void
+reg_server_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct reg *reg = w->data;
+	struct sockaddr_storage ss;
+	char addr[NET_ADDR_LEN];
+	int fd, n;
+
+	(void)revents;
+	for (n = 0; n < 64 && reg->state == REG_ACTIVE; n++) {
+		fd = reg_accept(reg, reg->sv_fd, &ss);
+		if (fd == -1)
+			return;
+		proto_addr_format(addr, sizeof(addr), (struct sockaddr *)&ss);
+		if (reg->ext & PROTO_EXT_ADDR) {
+			struct dconn *d = calloc(1, sizeof(*d));
+
+			if (d == NULL) {
+				close(fd);
+				continue;
+			}
+			d->reg = reg;
+			d->fd = fd;
+			d->state = DCONN_HELLO;
+			ev_io_init(&d->io, reg_dconn_rd_cb, fd, EV_READ);
+			ev_timer_init(&d->timer, reg_dconn_timeout_cb,
+			    conf.hello_timeout, 0.);
+			d->io.data = d;
+			d->timer.data = d;
+			TAILQ_INSERT_TAIL(&reg->dconns, d, entry);
+			ev_io_start(loop, &d->io);
+			ev_timer_start(loop, &d->timer);
+			continue;
+		}
+		if (TAILQ_EMPTY(&reg->announced)) {
+			/* The original paired it with the next client. */
+			atomic_fetch_add(&stats.err_stray, 1);
+			log_warnx("reg %llu: stray connection from %s on "
+				  "server port %u with no client waiting; "
+				  "closed",
+			    (unsigned long long)reg->id, addr, reg->sport);
+			close(fd);
+			continue;
+		}
+		net_tune(fd);
+		reg_pair(reg, TAILQ_FIRST(&reg->announced), fd);
+	}
+}
+
+static void
+reg_send_ok(struct reg *reg)
+{
+	struct proto_msg m;
+
+	ev_timer_stop(reg->worker->loop, &reg->hs_timer);
+	if (reg->cl_fd == -1) {
+		if (reg_open_ports(reg, reg->want_port) == -1)
+			return;
+	} else if (reg->want_port != 0 && reg->want_port != reg->cport) {
+		if (reg_open_public(reg, reg->want_port) == -1) {
+			char why[96];
+
+			snprintf(why, sizeof(why), "port %u unavailable: %s",
+			    reg->want_port, strerror(errno));
+			reg_refuse(reg, why);
+			return;
+		}
+		stats_reg_update(reg);
+		log_info("Serving relay requests on port %u", reg->cport);
+	}
+	memset(&m, 0, sizeof(m));
+	m.type = PROTO_OK;
+	m.version = PROTO_VERSION;
+	m.port = reg->cport;
+	m.sport = reg->sport;
+	m.ext = reg->ext;
+	m.ka = reg->ka;
+	snprintf(m.reg, sizeof(m.reg), "%s", reg->key);
+	reg->mode = REG_MODE_EXT;
+	if (reg_ctl_send_msg(reg, &m) == -1)
+		return;
+	log_info("reg %llu: extensions negotiated with %s (ext=%#x)",
+	    (unsigned long long)reg->id, reg->peer_str, reg->ext);
+	if (reg->ka > 0) {
+		ev_timer_set(&reg->ka_timer, reg->ka, reg->ka);
+		ev_timer_again(reg->worker->loop, &reg->ka_timer);
+	}
+}
+
+static void
+reg_refuse(struct reg *reg, const char *why)
+{
+	struct proto_msg m;
+
+	memset(&m, 0, sizeof(m));
+	m.type = PROTO_ERR;
+	snprintf(m.text, sizeof(m.text), "%s", why);
+	if (reg_ctl_send_msg(reg, &m) == 0)
+		reg_close(reg, why);
+}
+
+static void
+reg_on_hello(struct reg *reg, const struct proto_msg *m)
+{
+	if (m->version < 1) {
+		reg_refuse(reg, "unsupported protocol version");
+		return;
+	}
+	/*
+	 * Clients announced in the original format before the [HELLO] got
+	 * here have raw data connections on their way: keep the original
+	 * pairing for the whole registration, and only advertise the port.
+	 */
+	reg->ext = 0;
+	if (reg->nannounced == 0 && reg->nsessions == 0)
+		reg->ext = m->ext & (PROTO_EXT_ADDR | PROTO_EXT_PIPE);
+	if (reg->ext & PROTO_EXT_PIPE)
+		reg->ext |= PROTO_EXT_ADDR;
+	reg->ka = m->ka > 3600 ? 3600 : m->ka;
+	if (m->port != 0 &&
+	    (m->port < conf.port_min || m->port > conf.port_max)) {
+		char why[96];
+
+		snprintf(why, sizeof(why),
+		    "port %u is outside the allowed range %u-%u", m->port,
+		    conf.port_min, conf.port_max);
+		reg_refuse(reg, why);
+		return;
+	}
+	reg->want_port = m->port;
+	if (conf.secret_len > 0) {
+		struct proto_msg c;
+
+		memset(&c, 0, sizeof(c));
+		c.type = PROTO_CHALLENGE;
+		snprintf(c.hex, sizeof(c.hex), "%s", reg->nonce);
+		reg->mode = REG_MODE_AUTH;
+		(void)reg_ctl_send_msg(reg, &c);
+		return;
+	}
+	reg_send_ok(reg);
+}
+
+/* One complete line from an extension peer. */
+static void
+reg_ctl_line(struct reg *reg, const struct proto_msg *m)
+{
+	switch (reg->mode) {
+	case REG_MODE_UNDECIDED:
+		if (m->type == PROTO_HELLO)
+			reg_on_hello(reg, m);
+		else
+			reg->mode = REG_MODE_ORIGINAL;
+		break;
+	case REG_MODE_AUTH:
+		if (m->type != PROTO_AUTH ||
+		    auth_verify_ctl(conf.secret, conf.secret_len, reg->nonce,
+			m->hex) != 0) {
+			atomic_fetch_add(&stats.err_auth, 1);
+			log_warnx("reg %llu: %s failed authentication",
+			    (unsigned long long)reg->id, reg->peer_str);
+			reg_refuse(reg, "authentication failed");
+			return;
+		}
+		reg_send_ok(reg);
+		break;
+	case REG_MODE_EXT:
+		if (m->type == PROTO_PING) {
+			struct proto_msg p = {.type = PROTO_PONG};
+
+			(void)reg_ctl_send_msg(reg, &p);
+		}
+		/* PONG and unknown lines only refresh last_rx. */
+		break;
+	case REG_MODE_ORIGINAL:
+		break;
+	}
+}
+
+static void
+reg_ctl_rd_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct reg *reg = w->data;
+	char scratch[4096];
+	ssize_t n;
+
+	(void)revents;
+	if (reg->mode == REG_MODE_ORIGINAL) {
+		/* The original never read this; drain and ignore. */
+		n = recv(reg->ctl_fd, scratch, sizeof(scratch), 0);
+	} else {
+		n = recv(reg->ctl_fd, reg->in + reg->in_len,
+		    sizeof(reg->in) - reg->in_len, 0);
+	}
+	if (n == -1 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n <= 0) {
+		reg_close(reg, n == 0 ? "server closed the control connection"
+				      : strerror(errno));
+		return;
+	}
+	reg->last_rx = ev_now(loop);
+	if (reg->mode == REG_MODE_ORIGINAL)
+		return;
+	reg->in_len += (size_t)n;
+	if (reg->mode == REG_MODE_UNDECIDED) {
+		static const char hello[] = "[HELLO]";
+		size_t k = reg->in_len < sizeof(hello) - 1 ? reg->in_len
+							   : sizeof(hello) - 1;
+
+		if (memcmp(reg->in, hello, k) != 0) {
+			reg->mode = REG_MODE_ORIGINAL;
+			reg->in_len = 0;
+			return;
+		}
+	}
+	while (reg->state == REG_ACTIVE && reg->mode != REG_MODE_ORIGINAL) {
+		struct proto_msg m;
+		ssize_t used = proto_parse(&m, reg->in, reg->in_len);
+
+		if (used == 0)
+			break;
+		if (used < 0) {
+			atomic_fetch_add(&stats.err_proto, 1);
+			log_warnx("reg %llu: control line from %s: %s",
+			    (unsigned long long)reg->id, reg->peer_str,
+			    proto_strerror((int)used));
+			if (reg->mode == REG_MODE_UNDECIDED) {
+				reg->mode = REG_MODE_ORIGINAL;
+				reg->in_len = 0;
+				return;
+			}
+			reg_refuse(reg, proto_strerror((int)used));
+			return;
+		}
+		reg_ctl_line(reg, &m);
+		if (reg->state != REG_ACTIVE)
+			return;
+		memmove(reg->in, reg->in + used, reg->in_len - (size_t)used);
+		reg->in_len -= (size_t)used;
+	}
+}
+
+/* Heartbeat: ping every ka seconds; a peer silent for 3 of them is dead. */
+static void
+reg_ka_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct reg *reg = w->data;
+	struct proto_msg p = {.type = PROTO_PING};
+
+	(void)revents;
+	if (ev_now(loop) - reg->last_rx > 3.0 * reg->ka) {
+		reg_close(reg, "heartbeat timed out");
+		return;
+	}
+	(void)reg_ctl_send_msg(reg, &p);
+}
+
+/*
+ * Open the public listener on <port> (0: any) in place of the current
+ * one.  Returns 0, or -1 with errno set and the old listener kept.
+ */
+static int
+reg_open_public(struct reg *reg, unsigned port)
+{
+	struct ev_loop *loop = reg->worker->loop;
+	int fd = net_listen_addr(&reg->local, port, REG_BACKLOG);
+
+	if (fd == -1)
+		return -1;
+	if (reg->cl_fd != -1) {
+		ev_io_stop(loop, &reg->cl_io);
+		close(reg->cl_fd);
+	}
+	reg->cl_fd = fd;
+	reg->cport = net_local_port(fd);
+	ev_io_set(&reg->cl_io, fd, EV_READ);
+	ev_io_start(loop, &reg->cl_io);
+	return 0;
+}
+
+/* Open both listeners and start serving.  Returns 0 or -1 (closed). */
+static int
+reg_open_ports(struct reg *reg, unsigned want_port)
+{
+	struct ev_loop *loop = reg->worker->loop;
+	char why[160];
+
+	if (reg_open_public(reg, want_port) == 0) {
+		reg->sv_fd = net_listen_addr(&reg->local, 0, REG_BACKLOG);
+		if (reg->sv_fd != -1) {
+			reg->sport = net_local_port(reg->sv_fd);
+			ev_io_set(&reg->sv_io, reg->sv_fd, EV_READ);
+			ev_io_start(loop, &reg->sv_io);
+			stats_reg_update(reg);
+			log_info("Serving relay requests on port %u",
+			    reg->cport);
+			return 0;
+		}
+	}
+	snprintf(why, sizeof(why), "cannot open listeners: %s",
+	    strerror(errno));
+	atomic_fetch_add(&stats.err_accept, 1);
+	if (reg->mode != REG_MODE_UNDECIDED)
+		reg_refuse(reg, why);
+	else
+		reg_close(reg, why);
+	return -1;
+}
+
+static void
+reg_hs_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)loop;
+	(void)revents;
+	atomic_fetch_add(&stats.err_auth, 1);
+	reg_close(w->data, "no authenticated [HELLO] in time (a secret is "
+			   "required)");
+}
+
+/*
+ * reg_create: a control connection was accepted (and admitted by
+ * reg_limits_admit).  Without a secret the two listeners open at once,
+ * exactly as the original did; with one, only after the peer proved it.
+ */
+void
+reg_create(struct worker *w, int ctl_fd)
+{
+	struct sockaddr_storage peer;
+	socklen_t len = sizeof(peer);
+	uint8_t rnd[32];
+	struct reg *reg;
+
+	if (getpeername(ctl_fd, (struct sockaddr *)&peer, &len) == -1)
+		memset(&peer, 0, sizeof(peer));
+	reg = calloc(1, sizeof(*reg));
+	if (reg == NULL) {
+		log_warnx("out of memory for a registration");
+		reg_limits_release(&peer);
+		close(ctl_fd);
+		return;
+	}
+	reg->worker = w;
+	reg->id = worker_next_id(w);
+	reg->ctl_fd = ctl_fd;
+	reg->cl_fd = reg->sv_fd = -1;
+	reg->state = REG_ACTIVE;
+	reg->mode = REG_MODE_UNDECIDED;
+	reg->peer = peer;
+	TAILQ_INIT(&reg->queue);
+	TAILQ_INIT(&reg->announced);
+	TAILQ_INIT(&reg->dconns);
+	proto_addr_format(reg->peer_str, sizeof(reg->peer_str),
+	    (struct sockaddr *)&reg->peer);
+	ev_io_init(&reg->ctl_rd, reg_ctl_rd_cb, ctl_fd, EV_READ);
+	ev_io_init(&reg->ctl_wr, reg_ctl_wr_cb, ctl_fd, EV_WRITE);
+	ev_init(&reg->cl_io, reg_client_cb);
+	ev_init(&reg->sv_io, reg_server_cb);
+	ev_init(&reg->data_timer, reg_data_timer_cb);
+	ev_init(&reg->backoff, reg_backoff_cb);
+	ev_init(&reg->ka_timer, reg_ka_cb);
+	ev_timer_init(&reg->hs_timer, reg_hs_timeout_cb, conf.hello_timeout,
+	    0.);
+	reg->ctl_rd.data = reg->ctl_wr.data = reg->cl_io.data =
+	    reg->sv_io.data = reg->data_timer.data = reg->backoff.data =
+		reg->ka_timer.data = reg->hs_timer.data = reg;
+	LIST_INSERT_HEAD(&w->regs, reg, entry);
+	stats_reg_add(reg);
+	atomic_fetch_add(&stats.regs_total, 1);
+	log_info("Request to relay from: %s", reg->peer_str);
+
+	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd)) {
+		reg_close(reg, "no randomness for the registration key");
+		return;
+	}
+	proto_hex_encode(reg->key, rnd, 16);
+	proto_hex_encode(reg->nonce, rnd + 16, 16);
+
+	/* Same family and bind address as the control listener. */
+	len = sizeof(reg->local);
+	if (getsockname(ctl_fd, (struct sockaddr *)&reg->local, &len) == -1) {
+		reg_close(reg, strerror(errno));
+		return;
+	}
+	if (conf.bind[0] == '\0') {
+		/* Wildcard, keeping the control socket's family (dual-stack
+		 * "[::]" like the original, or 0.0.0.0 without IPv6). */
+		if (reg->local.ss_family == AF_INET6)
+			memset(&((struct sockaddr_in6 *)&reg->local)->sin6_addr,
+			    0, 16);
+		else
+			((struct sockaddr_in *)&reg->local)->sin_addr.s_addr =
+			    0;
+	}
+	net_tune(ctl_fd);
+	reg->last_rx = ev_now(w->loop);
+	ev_io_start(w->loop, &reg->ctl_rd);
+	if (conf.secret_len > 0) {
+		ev_timer_start(w->loop, &reg->hs_timer);
+		return;
+	}
+	(void)reg_open_ports(reg, 0);
+}
+
+/* A session of <reg> ended: room for one more. */
+void
+reg_session_ended(struct reg *reg)
+{
+	reg->nsessions--;
+	reg_announce(reg);
+}

@@ -1,0 +1,148 @@
+/*
+ * worker.c - one libev loop per thread.  The main thread accepts control
+ * connections and hands each to a worker (round robin) through a locked
+ * inbox and ev_async; from then on the registration and all its sessions
+ * live on that worker only.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "relayd.h"
+
+static struct worker workers[RELAYD_MAX_WORKERS];
+static unsigned nworkers;
+static unsigned next_worker;
+
+static atomic_ullong worker_ids;
+
+/* Ids for log lines: unique across workers, in order of creation. */
+uint64_t
+worker_next_id(struct worker *w)
+{
+	(void)w;
+	return atomic_fetch_add_explicit(&worker_ids, 1,
+		   memory_order_relaxed) +
+	       1;
+}
+
+static void
+worker_wake_cb(struct ev_loop *loop, ev_async *a, int revents)
+{
+	struct worker *w = a->data;
+	int *fds, stopping;
+	size_t n;
+
+	(void)revents;
+	pthread_mutex_lock(&w->lock);
+	fds = w->inbox;
+	n = w->inbox_len;
+	w->inbox = NULL;
+	w->inbox_len = w->inbox_cap = 0;
+	stopping = w->stopping;
+	pthread_mutex_unlock(&w->lock);
+	for (size_t i = 0; i < n; i++) {
+		if (stopping)
+			close(fds[i]);
+		else
+			reg_create(w, fds[i]);
+	}
+	free(fds);
+	if (stopping) {
+		while (!LIST_EMPTY(&w->regs))
+			reg_close(LIST_FIRST(&w->regs), "relayd is stopping");
+		while (!LIST_EMPTY(&w->sessions))
+			session_close(LIST_FIRST(&w->sessions),
+			    "relayd is stopping");
+		ev_break(loop, EVBREAK_ALL);
+	}
+}
+
+static void *
+worker_main(void *arg)
+{
+	struct worker *w = arg;
+
+	ev_run(w->loop, 0);
+	return NULL;
+}
+
+int
+worker_start_all(unsigned n)
+{
+	if (n == 0)
+		n = 1;
+	if (n > RELAYD_MAX_WORKERS)
+		n = RELAYD_MAX_WORKERS;
+	for (unsigned i = 0; i < n; i++) {
+		struct worker *w = &workers[i];
+
+		w->idx = i;
+		w->loop = ev_loop_new(EVFLAG_AUTO | EVFLAG_NOSIGMASK);
+		if (w->loop == NULL) {
+			log_warnx("cannot create an event loop");
+			return -1;
+		}
+		LIST_INIT(&w->regs);
+		LIST_INIT(&w->sessions);
+		pipe_pool_init(&w->pipes, 64, conf.no_splice);
+		pthread_mutex_init(&w->lock, NULL);
+		ev_async_init(&w->wake, worker_wake_cb);
+		w->wake.data = w;
+		ev_async_start(w->loop, &w->wake);
+		if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
+			log_warnx("cannot start worker thread %u", i);
+			return -1;
+		}
+		nworkers++;
+	}
+	return 0;
+}
+
+/* Returns 0, or -1 (the caller closes <fd>). */
+int
+worker_hand_off(int fd)
+{
+	struct worker *w = &workers[next_worker++ % nworkers];
+
+	pthread_mutex_lock(&w->lock);
+	if (w->inbox_len == w->inbox_cap) {
+		size_t cap = w->inbox_cap ? w->inbox_cap * 2 : 16;
+		int *n = realloc(w->inbox, cap * sizeof(*n));
+
+		if (n == NULL) {
+			pthread_mutex_unlock(&w->lock);
+			return -1;
+		}
+		w->inbox = n;
+		w->inbox_cap = cap;
+	}
+	w->inbox[w->inbox_len++] = fd;
+	pthread_mutex_unlock(&w->lock);
+	ev_async_send(w->loop, &w->wake);
+	return 0;
+}
+
+void
+worker_stop_all(void)
+{
+	for (unsigned i = 0; i < nworkers; i++) {
+		struct worker *w = &workers[i];
+
+		pthread_mutex_lock(&w->lock);
+		w->stopping = 1;
+		pthread_mutex_unlock(&w->lock);
+		ev_async_send(w->loop, &w->wake);
+	}
+	for (unsigned i = 0; i < nworkers; i++) {
+		struct worker *w = &workers[i];
+
+		pthread_join(w->thread, NULL);
+		pipe_pool_free(&w->pipes);
+		ev_loop_destroy(w->loop);
+		pthread_mutex_destroy(&w->lock);
+	}
+	nworkers = 0;
+}

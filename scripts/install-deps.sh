@@ -1,0 +1,40 @@
+#!/bin/sh
+# install-deps.sh - install what building and testing need, from Debian.
+# Installs only what is missing; "apt-get update" runs first when it must.
+# Usage: scripts/install-deps.sh [build|test|bench]   (default: test)
+set -eu
+
+what=${1:-test}
+build="gcc make pkg-config libev-dev libsodium-dev libcmocka-dev"
+test="$build python3 curl netcat-openbsd socat busybox nginx-light \
+redis-server redis-tools lighttpd wrk nodejs iproute2 procps mandoc \
+valgrind cppcheck"
+bench="$test iperf3 haproxy gnuplot-nox"
+
+case $what in
+build) pkgs=$build ;;
+test) pkgs=$test ;;
+bench) pkgs=$bench ;;
+*) echo "usage: $0 [build|test|bench]" >&2; exit 2 ;;
+esac
+
+missing=
+for p in $pkgs; do
+	dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null |
+	    grep -q '^install ok installed$' || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+
+if [ "$(id -u)" != 0 ]; then
+	echo "install-deps: missing packages:$missing (run as root to install)" >&2
+	exit 1
+fi
+echo "install-deps: installing$missing"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+# nginx and redis must not start as system services here: the tests run
+# their own instances on free ports.
+printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+chmod 755 /usr/sbin/policy-rc.d
+apt-get install -y -qq --no-install-recommends $missing >/dev/null
+rm -f /usr/sbin/policy-rc.d
