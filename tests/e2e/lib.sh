@@ -1,0 +1,129 @@
+# lib.sh - sourced by every end-to-end test script (tests/e2e/*.sh).
+#
+# Conventions:
+#  - only 127.0.0.1 / ::1; ports are picked free at run time;
+#  - every process a test starts goes through `spawn` (or is added to
+#    PIDS) and is killed by PID on exit, never by name;
+#  - each check prints "PASS: name" or "FAIL: name" (tests/run.sh counts);
+#  - waits poll for a condition with a deadline, never a bare sleep.
+set -u
+
+TOP=${TOP:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+BUILD=${BUILD:-build}
+SANITIZE=${SANITIZE:-0}
+BIN=$TOP/$BUILD/bin
+TBIN=$TOP/$BUILD/tests
+RELAYD=$BIN/relayd
+HELPER=$BIN/relayshim
+SHIM=$TOP/$BUILD/lib/librelayshim.so
+T=$(mktemp -d "${TMPDIR:-/tmp}/relay-e2e.XXXXXX")
+PIDS=()
+NFAIL=0
+
+# Under ASan the runtime must come first in the preload list; leak
+# checking inside third-party servers is not ours to judge.
+if [ "$SANITIZE" = 1 ]; then
+	SHIM_PRELOAD="$(gcc -print-file-name=libasan.so):$SHIM"
+	export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0:abort_on_error=0}
+else
+	SHIM_PRELOAD=$SHIM
+fi
+# Optional wrapper for relayd (e.g. RELAYD_WRAP="valgrind -q --error-exitcode=99").
+RELAYD_WRAP=${RELAYD_WRAP:-}
+
+cleanup() {
+	local p
+	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
+	for p in "${PIDS[@]}"; do
+		for _ in 1 2 3 4 5 6 7 8 9 10; do
+			kill -0 "$p" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill -9 "$p" 2>/dev/null
+	done
+	wait 2>/dev/null
+	rm -rf "$T"
+}
+trap cleanup EXIT
+
+pass() { echo "PASS: $*"; }
+fail() { echo "FAIL: $*"; NFAIL=$((NFAIL + 1)); }
+# check NAME CMD...: PASS if CMD succeeds.
+check() {
+	local name=$1
+	shift
+	if "$@"; then pass "$name"; else fail "$name"; fi
+}
+# note: diagnostics, shown when the script fails.
+note() { echo "  # $*"; }
+
+# wait_for SECONDS CMD...: poll CMD every 50 ms until it succeeds.
+wait_for() {
+	local deadline=$(($(date +%s%N) + ${1%.*} * 1000000000))
+	shift
+	while ! "$@" 2>/dev/null; do
+		[ "$(date +%s%N)" -gt "$deadline" ] && return 1
+		sleep 0.05
+	done
+	return 0
+}
+
+# free_port [host]: a port nobody listens on right now.
+free_port() {
+	python3 - "${1:-127.0.0.1}" <<'PY'
+import socket, sys
+h = sys.argv[1]
+s = socket.socket(socket.AF_INET6 if ':' in h else socket.AF_INET)
+s.bind((h, 0))
+print(s.getsockname()[1])
+PY
+}
+
+# spawn LOGFILE CMD...: start CMD in the background; sets SPAWNED.
+spawn() {
+	local log=$1
+	shift
+	"$@" >"$log" 2>&1 &
+	SPAWNED=$!
+	PIDS+=("$SPAWNED")
+}
+
+# start_relayd [flags...]: starts relayd on a free control port bound to
+# 127.0.0.1 (unless -bind is given); sets RELAYD_PID, RELAYD_PORT and
+# RELAYD_LOG (its stderr), RELAYD_OUT (its stdout).
+RELAYD_N=0
+start_relayd() {
+	local bind=(-bind 127.0.0.1)
+	case " $* " in *" -bind"*) bind=() ;; esac
+	RELAYD_N=$((RELAYD_N + 1))
+	RELAYD_LOG=$T/relayd.$RELAYD_N.log
+	RELAYD_OUT=$T/relayd.$RELAYD_N.out
+	$RELAYD_WRAP "$RELAYD" -port 0 "${bind[@]}" "$@" >"$RELAYD_OUT" \
+	    2>"$RELAYD_LOG" &
+	RELAYD_PID=$!
+	PIDS+=("$RELAYD_PID")
+	if ! wait_for 20 grep -q 'servers register on port' "$RELAYD_LOG"; then
+		note "relayd did not start:"
+		sed 's/^/  # /' "$RELAYD_LOG"
+		return 1
+	fi
+	RELAYD_PORT=$(sed -n 's/.*servers register on port \([0-9]*\).*/\1/p' \
+	    "$RELAYD_LOG" | head -1)
+}
+
+# nth_public_port N [LOG]: the port of the Nth "Serving relay requests"
+# line in relayd's log (waits up to 5 s for it).
+nth_public_port() {
+	local n=$1 log=${2:-$RELAYD_LOG}
+	wait_for 5 test "$(grep -c 'Serving relay requests on port' "$log")" -ge "$n" ||
+	    return 1
+	grep 'Serving relay requests on port' "$log" | sed -n "${n}p" |
+	    sed 's/.*on port \([0-9]*\).*/\1/'
+}
+
+fd_count() { ls "/proc/$1/fd" 2>/dev/null | wc -l; }
+alive() { kill -0 "$1" 2>/dev/null; }
+listening() { ss -Hltn "sport = :$1" 2>/dev/null | grep -q LISTEN; }
+
+# finish: exit status for tests/run.sh.
+finish() { [ "$NFAIL" = 0 ]; exit $?; }
