@@ -111,11 +111,15 @@ start_relayd() {
 	    "$RELAYD_LOG" | head -1)
 }
 
+# count_ge N PATTERN FILE: FILE has at least N lines matching PATTERN
+# (a function, so wait_for re-counts on every poll).
+count_ge() { [ "$(grep -c -- "$2" "$3" 2>/dev/null)" -ge "$1" ]; }
+
 # nth_public_port N [LOG]: the port of the Nth "Serving relay requests"
 # line in relayd's log (waits up to 5 s for it).
 nth_public_port() {
 	local n=$1 log=${2:-$RELAYD_LOG}
-	wait_for 5 test "$(grep -c 'Serving relay requests on port' "$log")" -ge "$n" ||
+	wait_for 5 count_ge "$n" 'Serving relay requests on port' "$log" ||
 	    return 1
 	grep 'Serving relay requests on port' "$log" | sed -n "${n}p" |
 	    sed 's/.*on port \([0-9]*\).*/\1/'
