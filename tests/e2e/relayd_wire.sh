@@ -1,0 +1,331 @@
+#!/bin/bash
+# relayd_wire.sh - the bytes on relayd's control and data connections,
+# checked with a raw control peer (no helper), against the original
+# protocol: "[NEW]<sport>\n", one outstanding, junk ignored, FIFO pairing,
+# plus the fixes: stray data connections, data timeouts, control close.
+. "$(dirname "$0")/lib.sh"
+
+# The Python checks share this prelude.  Each prints PASS:/FAIL: lines
+# and exits non-zero if any failed.
+cat >"$T/pre.py" <<'PY'
+import os, re, socket, subprocess, sys, time
+
+CTL = int(os.environ["CTL"])
+LOG = os.environ["LOG"]
+H = "127.0.0.1"
+NFAIL = 0
+
+
+def ok(cond, name, detail=""):
+    global NFAIL
+    print("%s: %s%s" % ("PASS" if cond else "FAIL", name,
+                        " (%s)" % detail if detail else ""), flush=True)
+    if not cond:
+        NFAIL += 1
+    return cond
+
+
+def serving():
+    with open(LOG) as f:
+        return re.findall(r"Serving relay requests on port (\d+)", f.read())
+
+
+def log_has(pat, timeout=5.0):
+    end = time.time() + timeout
+    while time.time() < end:
+        with open(LOG) as f:
+            if re.search(pat, f.read()):
+                return True
+        time.sleep(0.05)
+    return False
+
+
+def register():
+    """A raw control connection; returns (sock, cport)."""
+    before = len(serving())
+    s = socket.create_connection((H, CTL), timeout=5)
+    end = time.time() + 5
+    while len(serving()) <= before:
+        if time.time() > end:
+            raise TimeoutError("no 'Serving relay requests' line")
+        time.sleep(0.05)
+    return s, int(serving()[before])
+
+
+def dial(port, timeout=5):
+    s = socket.create_connection((H, port), timeout=timeout)
+    s.settimeout(timeout)
+    return s
+
+
+def quiet(s, secs):
+    """Bytes that arrive on s within secs (b'' if none)."""
+    s.settimeout(secs)
+    try:
+        return s.recv(4096)
+    except socket.timeout:
+        return b""
+    finally:
+        s.settimeout(5)
+
+
+def read_line(s, timeout=5):
+    s.settimeout(timeout)
+    buf = b""
+    while not buf.endswith(b"\n"):
+        b = s.recv(1)
+        if not b:
+            break
+        buf += b
+    return buf
+
+
+def read_n(s, n, timeout=5):
+    s.settimeout(timeout)
+    buf = b""
+    while len(buf) < n:
+        b = s.recv(n - len(buf))
+        if not b:
+            break
+        buf += b
+    return buf
+
+
+def closed(s, timeout=5):
+    """True once the peer closed s (EOF or reset) within timeout."""
+    s.settimeout(timeout)
+    try:
+        while True:
+            if not s.recv(4096):
+                return True
+    except ConnectionResetError:
+        return True
+    except socket.timeout:
+        return False
+
+
+def listening(port):
+    out = subprocess.run(["ss", "-Hltn", "sport = :%d" % port],
+                         capture_output=True, text=True).stdout
+    return "LISTEN" in out
+
+
+def new_port(line):
+    m = re.fullmatch(rb"\[NEW\](\d+)\n", line)
+    return int(m.group(1)) if m else None
+
+
+def run(fn):
+    try:
+        fn()
+    except Exception as e:
+        ok(False, "%s raised %r" % (fn.__name__, e))
+    sys.exit(1 if NFAIL else 0)
+PY
+
+# pycheck NAME: run the Python check on stdin against the current relayd.
+pycheck() {
+	local name=$1
+	{ cat "$T/pre.py"; cat; } >"$T/$name.py"
+	CTL=$RELAYD_PORT LOG=$RELAYD_LOG timeout 60 python3 "$T/$name.py" \
+	    >"$T/$name.out" 2>&1
+	local rc=$?
+	cat "$T/$name.out"
+	if [ $rc != 0 ]; then
+		NFAIL=$((NFAIL + 1))
+		grep -q "^FAIL:" "$T/$name.out" ||
+		    echo "FAIL: wire: $name exited with $rc"
+	fi
+}
+
+start_relayd || { fail "relayd starts"; finish; }
+
+pycheck notify <<'PY'
+def notify():
+    ctl, cport = register()
+    ok(quiet(ctl, 0.5) == b"", "wire: nothing sent before a client arrives")
+    c = dial(cport)
+    line = read_line(ctl)
+    sport = new_port(line)
+    ok(sport is not None, "wire: control gets exactly [NEW]<port>\\n",
+       repr(line))
+    ok(sport is not None and sport != cport,
+       "wire: [NEW] carries the server port, not the public one",
+       "sport %s cport %d" % (sport, cport))
+    ok(sport is not None and listening(sport),
+       "wire: the announced port is listening")
+    ok(re.fullmatch(rb"\[NEW\][1-9][0-9]*\n", line) is not None,
+       "wire: port in plain decimal, no padding, no CR")
+    ok(quiet(ctl, 0.3) == b"", "wire: nothing after the [NEW] line")
+    d = dial(sport)
+    c.sendall(b"ping")
+    ok(read_n(d, 4) == b"ping", "wire: raw client bytes, no preamble")
+    d.sendall(b"pong")
+    ok(read_n(c, 4) == b"pong", "wire: raw server bytes, no preamble")
+    for s in (c, d, ctl):
+        s.close()
+run(notify)
+PY
+
+pycheck one_outstanding <<'PY'
+def one_outstanding():
+    ctl, cport = register()
+    a = dial(cport)
+    a.sendall(b"from-A")
+    first = read_line(ctl)
+    b = dial(cport)
+    b.sendall(b"from-B")
+    sport = new_port(first)
+    ok(sport is not None, "wire: first client announced", repr(first))
+    ok(quiet(ctl, 0.5) == b"",
+       "wire: second [NEW] held back while one is outstanding")
+    d1 = dial(sport)
+    second = read_line(ctl)
+    ok(second == first,
+       "wire: second [NEW] once the first data connection arrived",
+       repr(second))
+    d2 = dial(sport)
+    ok(read_n(d1, 6) == b"from-A", "wire: first data connection gets "
+       "the first client (FIFO)")
+    ok(read_n(d2, 6) == b"from-B", "wire: second data connection gets "
+       "the second client")
+    for s in (a, b, d1, d2, ctl):
+        s.close()
+run(one_outstanding)
+PY
+
+pycheck junk <<'PY'
+def junk():
+    ctl, cport = register()
+    ctl.sendall(b"GET / HTTP/1.0\r\n\r\n\x00\xff\xfe junk [NEW]1\n")
+    c = dial(cport)
+    line = read_line(ctl)
+    ok(new_port(line) is not None,
+       "wire: junk on control ignored, client announced", repr(line))
+    ctl.sendall(b"more junk\n" * 100)
+    d = dial(new_port(line))
+    c2 = dial(cport)
+    line2 = read_line(ctl)
+    ok(line2 == line, "wire: notifications continue after more junk",
+       repr(line2))
+    for s in (c, c2, d, ctl):
+        s.close()
+run(junk)
+PY
+
+pycheck early_bytes <<'PY'
+def early_bytes():
+    ctl, cport = register()
+    c = dial(cport)
+    c.sendall(b"sent-before-pairing\n")
+    sport = new_port(read_line(ctl))
+    time.sleep(0.2)  # the bytes sit in relayd (or the kernel) a while
+    d = dial(sport)
+    got = read_n(d, 20)
+    ok(got == b"sent-before-pairing\n",
+       "wire: bytes sent before pairing arrive after it", repr(got))
+    for s in (c, d, ctl):
+        s.close()
+run(early_bytes)
+PY
+
+pycheck stray <<'PY'
+def stray():
+    ctl, cport = register()
+    # Learn the server port from a first, fully served client.
+    c0 = dial(cport)
+    sport = new_port(read_line(ctl))
+    d0 = dial(sport)
+    c0.close()
+    d0.close()
+    s = dial(sport)
+    ok(closed(s), "wire: stray connection to the server port is closed")
+    ok(log_has(r"stray connection"), "wire: stray connection is logged")
+    c = dial(cport)
+    c.sendall(b"for-the-real-server")
+    ok(new_port(read_line(ctl)) == sport, "wire: next client announced")
+    d = dial(sport)
+    got = read_n(d, 19)
+    ok(got == b"for-the-real-server",
+       "wire: stray did not steal the next client", repr(got))
+    for x in (s, c, d, ctl):
+        x.close()
+run(stray)
+PY
+
+pycheck second_reg <<'PY'
+def second_reg():
+    ctl1, cport1 = register()
+    ctl2, cport2 = register()
+    c1 = dial(cport1)
+    sport1 = new_port(read_line(ctl1))
+    c2 = dial(cport2)
+    sport2 = new_port(read_line(ctl2))
+    ports = {cport1, cport2, sport1, sport2}
+    ok(len(ports) == 4 and None not in ports,
+       "wire: second registration gets its own two ports", repr(ports))
+    ok(quiet(ctl1, 0.3) == b"",
+       "wire: the other registration's client is not announced here")
+    c3 = dial(cport2)
+    d2 = dial(sport2)
+    line = read_line(ctl2)
+    ok(new_port(line) == sport2, "wire: registration 2 gets its own [NEW]")
+    ok(quiet(ctl1, 0.3) == b"", "wire: registration 1 still quiet")
+    for s in (c1, c2, c3, d2, ctl1, ctl2):
+        s.close()
+run(second_reg)
+PY
+
+pycheck ctl_close <<'PY'
+def ctl_close():
+    ctl, cport = register()
+    a = dial(cport)
+    sport = new_port(read_line(ctl))
+    b = dial(cport)  # queued behind a
+    ok(listening(cport) and listening(sport),
+       "wire: both ports listen while registered")
+    ctl.close()
+    ok(log_has(r"closing registration .*port %d.*closed the control" % cport),
+       "wire: control close is logged")
+    end = time.time() + 5
+    while (listening(cport) or listening(sport)) and time.time() < end:
+        time.sleep(0.05)
+    ok(not listening(cport), "wire: public port closed with the control")
+    ok(not listening(sport), "wire: server port closed with the control")
+    ok(closed(a), "wire: the announced client is closed")
+    ok(closed(b), "wire: the queued client is closed")
+    try:
+        dial(cport, 2).close()
+        refused = False
+    except OSError:
+        refused = True
+    ok(refused, "wire: new clients are refused")
+run(ctl_close)
+PY
+
+# A control peer that never dials back: the client is dropped after
+# -data-timeout and the next one is announced.
+start_relayd -data-timeout 1 || fail "relayd -data-timeout 1 starts"
+pycheck data_timeout <<'PY'
+def data_timeout():
+    ctl, cport = register()
+    a = dial(cport)
+    first = read_line(ctl)
+    t0 = time.time()
+    b = dial(cport)
+    b.sendall(b"second-client")
+    ok(closed(a, 6), "wire: unanswered client closed after the timeout")
+    took = time.time() - t0
+    ok(0.5 <= took <= 4, "wire: after about -data-timeout", "%.2fs" % took)
+    ok(log_has(r"no data connection within"), "wire: the timeout is logged")
+    second = read_line(ctl)
+    ok(second == first, "wire: the next client is announced", repr(second))
+    d = dial(new_port(second))
+    ok(read_n(d, 13) == b"second-client", "wire: and served")
+    for s in (b, d, ctl):
+        s.close()
+run(data_timeout)
+PY
+
+check "wire: relayd still alive" alive "$RELAYD_PID"
+finish
