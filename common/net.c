@@ -258,9 +258,12 @@ net_parse_hostport(const char *s, char *host, size_t hostlen,
 		return -1;
 	memcpy(host, hs, (size_t)(he - hs));
 	host[he - hs] = '\0';
+	/* strtoul alone would take " 80", "+80" and "-0". */
+	if (colon[1] < '0' || colon[1] > '9')
+		return -1;
 	errno = 0;
 	p = strtoul(colon + 1, &end, 10);
-	if (colon[1] == '\0' || *end != '\0' || errno != 0 || p > 65535)
+	if (*end != '\0' || errno != 0 || p > 65535)
 		return -1;
 	*port = (unsigned)p;
 	return 0;
