@@ -1,0 +1,163 @@
+#!/bin/bash
+# relayd_data.sh - payload through relayd with the original-style helper
+# (orig_helper): echo, 8 MiB each way, half-close both ways, back-to-back
+# and 200 concurrent clients.  Also checks that orig_helper itself keeps
+# the original helper's quirks, since the other tests lean on them.
+. "$(dirname "$0")/lib.sh"
+
+TOOL="python3 $TOP/tests/peers/relay_tool.py"
+
+# tool NAME ARGS...: run relay_tool; PASS/FAIL on its exit status.
+tool() {
+	local name=$1 out
+	shift
+	out=$(timeout 90 $TOOL "$@" 2>&1)
+	local rc=$?
+	check "$name" test $rc = 0
+	[ -n "$out" ] && note "$out"
+	return $rc
+}
+
+# --- orig_helper against a fake relay: is it faithful? -------------------
+fake=$T/fake.py
+cat >"$fake" <<'PY'
+import socket, sys, time
+# A fake relay: one control peer, then the data connections it makes.
+ls = socket.socket(); ls.bind(("127.0.0.1", 0)); ls.listen(8)
+ds = socket.socket(); ds.bind(("127.0.0.1", 0)); ds.listen(8)
+dport = ds.getsockname()[1]
+print(ls.getsockname()[1], flush=True)
+ctl, _ = ls.accept()
+ctl.settimeout(1)
+try:
+    early = ctl.recv(100)
+except socket.timeout:
+    early = b""
+# Two lines in one write: the original helper acts on the first only.
+ctl.sendall(b"[NEW]%d\n[NEW]%d\n" % (dport, dport))
+ds.settimeout(1.5)
+n = 0
+try:
+    while True:
+        ds.accept()
+        n += 1
+except socket.timeout:
+    pass
+# Then one line per write, 300 ms apart, with CR LF: both act.
+for _ in range(2):
+    ctl.sendall(b"[NEW]%d\r\n" % dport)
+    time.sleep(0.3)
+m = 0
+try:
+    while True:
+        ds.accept()
+        m += 1
+except socket.timeout:
+    pass
+ctl.sendall(b"[BOGUS]\n")
+time.sleep(0.5)
+print("sent-before=%r pipelined=%d separate=%d" % (early, n, m), flush=True)
+PY
+python3 "$fake" >"$T/fake.out" 2>&1 &
+fpid=$!
+PIDS+=("$fpid")
+wait_for 5 test -s "$T/fake.out"
+fport=$(head -1 "$T/fake.out")
+spawn "$T/fh.log" "$TBIN/orig_helper" -host 127.0.0.1 -port "$fport" \
+    -to 127.0.0.1:1
+wait "$fpid"
+res=$(tail -1 "$T/fake.out")
+note "fake relay: $res"
+check "peer: orig_helper sends nothing on control" \
+    grep -q "sent-before=b''" "$T/fake.out"
+check "peer: two [NEW] in one read give one data connection (original bug)" \
+    grep -q "pipelined=1 " "$T/fake.out"
+check "peer: [NEW] lines in separate reads each give one (CR LF ok)" \
+    grep -q "separate=2" "$T/fake.out"
+check "peer: unknown message stops processing" \
+    wait_for 3 grep -q '^\[RS\] Error. Msg not understood \[BOGUS\]$' "$T/fh.log"
+check "peer: local dial failure reported" \
+    grep -q '^\[RS\] Error creating client. Skipping$' "$T/fh.log"
+
+# --- through relayd --------------------------------------------------------
+start_relayd || { fail "relayd starts"; finish; }
+spawn "$T/helper.log" "$TBIN/orig_helper" -host 127.0.0.1 \
+    -port "$RELAYD_PORT" -echo
+check "data: helper prints its echo address" \
+    wait_for 5 grep -q '^Listening on: 127.0.0.1:[0-9]*$' "$T/helper.log"
+check "data: helper connects" \
+    wait_for 5 grep -q '^Connected to relayServer 127.0.0.1:' "$T/helper.log"
+cport=$(nth_public_port 1)
+check "data: public port logged" test -n "$cport"
+
+tool "data: echo round trip" echo 127.0.0.1 "$cport"
+check "data: helper logged the session" \
+    grep -q '^\[RS\] New connection from client 127.0.0.1:[0-9]*$' \
+    "$T/helper.log"
+check "data: relayd logged Client connected" \
+    grep -q '^[0-9/]* [0-9:]* Client connected: 127.0.0.1:[0-9]*$' "$RELAYD_LOG"
+check "data: relayd logged Server connected" \
+    grep -q '^[0-9/]* [0-9:]* Server connected: 127.0.0.1:[0-9]*$' "$RELAYD_LOG"
+check "data: relayd logged both directions ending cleanly" \
+    wait_for 5 sh -c "grep -q 'Client disconnected <nil>\$' '$RELAYD_LOG' &&
+	grep -q 'server disconnected <nil>\$' '$RELAYD_LOG'"
+
+tool "data: 8 MiB each way, sha256 equal" \
+    echo 127.0.0.1 "$cport" -bytes 8388608 -seed 7
+tool "data: back to back, first" echo 127.0.0.1 "$cport" -bytes 1000 -seed 1
+tool "data: back to back, second" echo 127.0.0.1 "$cport" -bytes 1001 -seed 2
+tool "data: 200 concurrent clients served intact" \
+    many 127.0.0.1 "$cport" -n 200 -bytes 2048
+check "data: relayd alive after load" alive "$RELAYD_PID"
+
+# --- half-close, both ways -------------------------------------------------
+spawn "$T/late.log" $TOOL srv-late-reply "$T/late.port"
+wait_for 5 test -s "$T/late.port"
+spawn "$T/h2.log" "$TBIN/orig_helper" -host 127.0.0.1 -port "$RELAYD_PORT" \
+    -to "127.0.0.1:$(cat "$T/late.port")"
+cport2=$(nth_public_port 2)
+got=$(timeout 20 python3 - "$cport2" <<'PY'
+import socket, sys
+c = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
+c.sendall(b"request")
+c.shutdown(socket.SHUT_WR)
+buf = b""
+while True:
+    b = c.recv(4096)
+    if not b:
+        break
+    buf += b
+print(buf.decode())
+PY
+)
+check "data: client shuts write first, still gets the reply ($got)" \
+    test "$got" = "reply-after-client-FIN request"
+
+spawn "$T/shut.log" $TOOL srv-shut-first "$T/shut.port" "$T/shut.got"
+wait_for 5 test -s "$T/shut.port"
+spawn "$T/h3.log" "$TBIN/orig_helper" -host 127.0.0.1 -port "$RELAYD_PORT" \
+    -to "127.0.0.1:$(cat "$T/shut.port")"
+cport3=$(nth_public_port 3)
+got=$(timeout 20 python3 - "$cport3" <<'PY'
+import socket, sys
+c = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
+buf = b""
+while True:
+    b = c.recv(4096)
+    if not b:
+        break
+    buf += b
+# The server has shut its side; this side may still talk.
+c.sendall(b"client-after-server-FIN")
+c.shutdown(socket.SHUT_WR)
+c.recv(1)
+print(buf.decode().strip())
+PY
+)
+check "data: server shuts first, client reads the greeting and EOF" \
+    test "$got" = greeting
+check "data: ...and the client can still send" \
+    wait_for 5 grep -q '^client-after-server-FIN$' "$T/shut.got"
+
+check "data: relayd alive at the end" alive "$RELAYD_PID"
+finish
