@@ -1,0 +1,460 @@
+/*
+ * client.c - the server side of the relay protocol (see client.h).
+ *
+ * Against a relay of the original protocol the [HELLO] this sends is
+ * never read (the original never reads its control connection) and no
+ * [OK] comes back: after hello_wait of silence, or at the first [NEW],
+ * the client carries on in the original protocol.
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "auth.h"
+#include "client.h"
+#include "log.h"
+#include "net.h"
+
+#define RC_BACKOFF_MIN 0.2
+#define RC_BACKOFF_MAX 5.0
+#define RC_DIAL_TIMEOUT 10.0
+
+/* A data connection being dialled back to the relay. */
+struct rdial {
+	struct rclient *rc;
+	int fd;
+	ev_io io;
+	ev_timer timer;
+	int has_from;
+	struct sockaddr_storage from;
+	char line[PROTO_LINE_MAX]; /* [DATA] line, extensions only */
+	size_t line_len;
+};
+
+static void rclient_connect(struct rclient *rc);
+
+static void
+rclient_close_fd(struct rclient *rc)
+{
+	ev_io_stop(rc->loop, &rc->rd);
+	ev_io_stop(rc->loop, &rc->wr);
+	ev_timer_stop(rc->loop, &rc->timer);
+	ev_timer_stop(rc->loop, &rc->ka_timer);
+	if (rc->fd != -1)
+		close(rc->fd);
+	rc->fd = -1;
+	rc->in_len = 0;
+}
+
+/* The control connection is gone: report or retry. */
+static void
+rclient_lost(struct rclient *rc, int err, const char *why)
+{
+	rclient_close_fd(rc);
+	if (!rc->registered_once) {
+		rc->ops->failed(rc, err, why);
+		return;
+	}
+	log_warnx("relay %s:%u: %s; registering again in %.1fs", rc->host,
+	    rc->port, why, rc->backoff);
+	rc->state = RC_BACKOFF;
+	ev_timer_set(&rc->timer, rc->backoff, 0.);
+	ev_timer_start(rc->loop, &rc->timer);
+	rc->backoff *= 2;
+	if (rc->backoff > RC_BACKOFF_MAX)
+		rc->backoff = RC_BACKOFF_MAX;
+}
+
+static int
+rclient_send(struct rclient *rc, const struct proto_msg *m)
+{
+	char line[PROTO_LINE_MAX];
+	int n = proto_format(line, sizeof(line), m);
+
+	/* Lines are tiny; a control connection too full for one is dead. */
+	if (n == -1 || send(rc->fd, line, (size_t)n,
+			   MSG_NOSIGNAL | MSG_DONTWAIT) != n) {
+		rclient_lost(rc, errno ? errno : EPIPE,
+		    "cannot write to the control connection");
+		return -1;
+	}
+	return 0;
+}
+
+static void
+rclient_registered(struct rclient *rc, unsigned public_port)
+{
+	rc->state = RC_READY;
+	ev_timer_stop(rc->loop, &rc->timer);
+	rc->backoff = RC_BACKOFF_MIN;
+	rc->public_port = public_port;
+	if (public_port != 0)
+		rc->want_port = public_port; /* ask for it back next time */
+	if (rc->registered_once)
+		log_info("relay %s:%u: registered again%s%u", rc->host,
+		    rc->port, public_port ? ", public port " : "",
+		    public_port);
+	rc->registered_once = 1;
+	if (rc->ka > 0 && (rc->ext_ok || public_port != 0)) {
+		ev_timer_set(&rc->ka_timer, rc->ka, rc->ka);
+		ev_timer_again(rc->loop, &rc->ka_timer);
+	}
+	rc->ops->ready(rc, public_port);
+}
+
+static void
+rdial_free(struct rdial *d, int close_fd)
+{
+	ev_io_stop(d->rc->loop, &d->io);
+	ev_timer_stop(d->rc->loop, &d->timer);
+	if (close_fd && d->fd != -1)
+		close(d->fd);
+	d->rc->dials--;
+	free(d);
+}
+
+static void
+rdial_io_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct rdial *d = w->data;
+	struct rclient *rc = d->rc;
+	socklen_t len = sizeof(int);
+	int err = 0, fd = d->fd;
+
+	(void)loop;
+	(void)revents;
+	if (getsockopt(d->fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1)
+		err = errno;
+	if (err == 0 && d->line_len > 0 &&
+	    send(d->fd, d->line, d->line_len, MSG_NOSIGNAL | MSG_DONTWAIT) !=
+		(ssize_t)d->line_len)
+		err = errno ? errno : EPIPE;
+	if (err != 0) {
+		log_warnx("relay %s:%u: data connection failed: %s", rc->host,
+		    rc->port, strerror(err));
+		rdial_free(d, 1);
+		return;
+	}
+	net_tune(fd);
+	if (d->has_from) {
+		struct sockaddr_storage from = d->from;
+
+		rdial_free(d, 0);
+		rc->ops->data(rc, fd, &from);
+	} else {
+		rdial_free(d, 0);
+		rc->ops->data(rc, fd, NULL);
+	}
+}
+
+static void
+rdial_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct rdial *d = w->data;
+
+	(void)loop;
+	(void)revents;
+	log_warnx("relay %s:%u: data connection timed out", d->rc->host,
+	    d->rc->port);
+	rdial_free(d, 1);
+}
+
+/* Dial the relay's server-facing port for one [NEW]. */
+static void
+rclient_dial(struct rclient *rc, const struct proto_msg *m)
+{
+	struct sockaddr_storage to = rc->relay;
+	socklen_t len = rc->relay_len;
+	struct rdial *d;
+
+	/* An IPv6 listener gets an IPv6 socket, v4-mapped if need be, so
+	 * the server sees the family it listens on. */
+	if (rc->dial_family == AF_INET6 && to.ss_family == AF_INET) {
+		struct sockaddr_in v4 = *(struct sockaddr_in *)&to;
+		struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&to;
+
+		memset(v6, 0, sizeof(*v6));
+		v6->sin6_family = AF_INET6;
+		v6->sin6_addr.s6_addr[10] = v6->sin6_addr.s6_addr[11] = 0xff;
+		memcpy(&v6->sin6_addr.s6_addr[12], &v4.sin_addr, 4);
+		len = sizeof(*v6);
+	}
+	if (to.ss_family == AF_INET6)
+		((struct sockaddr_in6 *)&to)->sin6_port = htons((uint16_t)m->port);
+	else
+		((struct sockaddr_in *)&to)->sin_port = htons((uint16_t)m->port);
+	d = calloc(1, sizeof(*d));
+	if (d == NULL)
+		return;
+	d->rc = rc;
+	d->fd = net_connect_nb(&to, len);
+	if (d->fd == -1) {
+		log_warn("relay %s:%u: cannot dial port %u", rc->host, rc->port,
+		    m->port);
+		free(d);
+		return;
+	}
+	rc->dials++;
+	if (m->has_id) {
+		struct proto_msg dm;
+		int n;
+
+		memset(&dm, 0, sizeof(dm));
+		dm.type = PROTO_DATA;
+		dm.has_id = 1;
+		dm.id = m->id;
+		snprintf(dm.reg, sizeof(dm.reg), "%s", rc->reg);
+		if (rc->secret_len > 0)
+			(void)auth_mac_data(dm.hex, rc->secret, rc->secret_len,
+			    rc->reg, m->id);
+		n = proto_format(d->line, sizeof(d->line), &dm);
+		d->line_len = n > 0 ? (size_t)n : 0;
+	}
+	if (m->has_from) {
+		d->has_from = 1;
+		d->from = m->from;
+	}
+	ev_io_init(&d->io, rdial_io_cb, d->fd, EV_WRITE);
+	ev_timer_init(&d->timer, rdial_timeout_cb, RC_DIAL_TIMEOUT, 0.);
+	d->io.data = d->timer.data = d;
+	ev_io_start(rc->loop, &d->io);
+	ev_timer_start(rc->loop, &d->timer);
+}
+
+static void
+rclient_line(struct rclient *rc, const struct proto_msg *m)
+{
+	switch (m->type) {
+	case PROTO_NEW:
+		if (rc->state != RC_READY) {
+			/* A relay that never answered [HELLO]: original. */
+			rclient_registered(rc, 0);
+		}
+		rclient_dial(rc, m);
+		break;
+	case PROTO_OK:
+		if (rc->state != RC_HELLO && rc->state != RC_AUTH)
+			break;
+		rc->ext_ok = m->ext;
+		snprintf(rc->reg, sizeof(rc->reg), "%s", m->reg);
+		rclient_registered(rc, m->port);
+		break;
+	case PROTO_CHALLENGE: {
+		struct proto_msg a;
+
+		if (rc->state != RC_HELLO)
+			break;
+		if (rc->secret_len == 0) {
+			rc->registered_once = 0;
+			rclient_lost(rc, EACCES,
+			    "the relay requires a shared secret "
+			    "(set RELAY_SECRET_FILE)");
+			return;
+		}
+		memset(&a, 0, sizeof(a));
+		a.type = PROTO_AUTH;
+		(void)auth_mac_ctl(a.hex, rc->secret, rc->secret_len, m->hex);
+		rc->state = RC_AUTH;
+		(void)rclient_send(rc, &a);
+		break;
+	}
+	case PROTO_ERR: {
+		char why[PROTO_TEXT_MAX + 32];
+		int err = strstr(m->text, "auth") ? EACCES
+			  : strstr(m->text, "port") ? EADDRINUSE
+						     : ECONNREFUSED;
+
+		snprintf(why, sizeof(why), "relay refused: %s", m->text);
+		rclient_lost(rc, err, why);
+		break;
+	}
+	case PROTO_PING: {
+		struct proto_msg p = {.type = PROTO_PONG};
+
+		(void)rclient_send(rc, &p);
+		break;
+	}
+	default:
+		break;
+	}
+}
+
+static void
+rclient_rd_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct rclient *rc = w->data;
+	ssize_t n;
+
+	(void)revents;
+	n = recv(rc->fd, rc->in + rc->in_len, sizeof(rc->in) - rc->in_len, 0);
+	if (n == -1 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n <= 0) {
+		rclient_lost(rc, n == 0 ? ECONNRESET : errno,
+		    n == 0 ? "the relay closed the control connection"
+			   : strerror(errno));
+		return;
+	}
+	rc->last_rx = ev_now(loop);
+	rc->in_len += (size_t)n;
+	while (rc->fd != -1) {
+		struct proto_msg m;
+		ssize_t used = proto_parse(&m, rc->in, rc->in_len);
+
+		if (used == 0)
+			break;
+		if (used < 0) {
+			/* A hostile or broken relay: drop the line or, if
+			 * it never ends, the connection. */
+			log_warnx("relay %s:%u: %s on the control connection",
+			    rc->host, rc->port, proto_strerror((int)used));
+			if (used == -PROTO_E_TOOLONG) {
+				rclient_lost(rc, EPROTO, "line too long");
+				return;
+			}
+			used = (ssize_t)((char *)memchr(rc->in, '\n',
+					     rc->in_len) -
+					 rc->in) +
+			       1;
+		} else {
+			rclient_line(rc, &m);
+			if (rc->fd == -1)
+				return;
+		}
+		memmove(rc->in, rc->in + used, rc->in_len - (size_t)used);
+		rc->in_len -= (size_t)used;
+	}
+}
+
+static void
+rclient_hello(struct rclient *rc)
+{
+	struct proto_msg h;
+
+	memset(&h, 0, sizeof(h));
+	h.type = PROTO_HELLO;
+	h.version = PROTO_VERSION;
+	h.port = rc->want_port;
+	h.ka = rc->ka;
+	h.ext = PROTO_EXT_ADDR | PROTO_EXT_PIPE;
+	rc->state = RC_HELLO;
+	if (rclient_send(rc, &h) == -1)
+		return;
+	ev_timer_stop(rc->loop, &rc->timer);
+	ev_timer_set(&rc->timer, rc->secret_len > 0 ? rc->timeout
+						    : rc->hello_wait,
+	    0.);
+	ev_timer_start(rc->loop, &rc->timer);
+}
+
+static void
+rclient_wr_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct rclient *rc = w->data;
+	socklen_t len = sizeof(int);
+	int err = 0;
+
+	(void)revents;
+	ev_io_stop(loop, w);
+	if (getsockopt(rc->fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1)
+		err = errno;
+	if (err != 0) {
+		rclient_lost(rc, err, strerror(err));
+		return;
+	}
+	net_tune(rc->fd);
+	rc->last_rx = ev_now(loop);
+	ev_io_set(&rc->rd, rc->fd, EV_READ);
+	ev_io_start(loop, &rc->rd);
+	if (rc->ext)
+		rclient_hello(rc);
+	else
+		rclient_registered(rc, 0);
+}
+
+static void
+rclient_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct rclient *rc = w->data;
+
+	(void)loop;
+	(void)revents;
+	switch (rc->state) {
+	case RC_BACKOFF:
+		rclient_connect(rc);
+		break;
+	case RC_HELLO:
+		if (rc->secret_len == 0) {
+			/* Silence: a relay of the original protocol. */
+			rclient_registered(rc, 0);
+			break;
+		}
+		rclient_lost(rc, ETIMEDOUT, "no answer to the handshake");
+		break;
+	default:
+		rclient_lost(rc, ETIMEDOUT, "timed out");
+		break;
+	}
+}
+
+static void
+rclient_ka_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct rclient *rc = w->data;
+	struct proto_msg p = {.type = PROTO_PING};
+
+	(void)revents;
+	if (rc->state != RC_READY)
+		return;
+	if (ev_now(loop) - rc->last_rx > 3.0 * rc->ka) {
+		rclient_lost(rc, ETIMEDOUT, "heartbeat timed out");
+		return;
+	}
+	(void)rclient_send(rc, &p);
+}
+
+static void
+rclient_connect(struct rclient *rc)
+{
+	rc->state = RC_CONNECTING;
+	rc->fd = net_connect_nb(&rc->relay, rc->relay_len);
+	if (rc->fd == -1) {
+		rclient_lost(rc, errno, strerror(errno));
+		return;
+	}
+	ev_io_set(&rc->wr, rc->fd, EV_WRITE);
+	ev_io_start(rc->loop, &rc->wr);
+	ev_timer_set(&rc->timer, rc->timeout, 0.);
+	ev_timer_start(rc->loop, &rc->timer);
+}
+
+int
+rclient_start(struct rclient *rc, char *err, size_t errlen)
+{
+	rc->fd = -1;
+	rc->backoff = RC_BACKOFF_MIN;
+	if (rc->timeout <= 0)
+		rc->timeout = 5.0;
+	if (rc->hello_wait <= 0)
+		rc->hello_wait = 1.0;
+	if (net_resolve(rc->host, rc->port, AF_UNSPEC, &rc->relay,
+		&rc->relay_len, err, errlen) == -1)
+		return -1;
+	ev_init(&rc->rd, rclient_rd_cb);
+	ev_init(&rc->wr, rclient_wr_cb);
+	ev_init(&rc->timer, rclient_timer_cb);
+	ev_init(&rc->ka_timer, rclient_ka_cb);
+	rc->rd.data = rc->wr.data = rc->timer.data = rc->ka_timer.data = rc;
+	rclient_connect(rc);
+	return 0;
+}
+
+void
+rclient_stop(struct rclient *rc)
+{
+	rclient_close_fd(rc);
+}

@@ -1,0 +1,43 @@
+/*
+ * helper.c - main() of relayshim: the helper process of librelayshim.so
+ * ("-shim-fd 3", started by the shim) or a standalone forwarder.
+ */
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "helper.h"
+
+/*
+ * Started from inside a server: keep nothing of it but stderr (where the
+ * server's own messages go).  Its listening socket in particular must
+ * not stay open here, or the helper would keep it alive forever.
+ */
+static void
+helper_detach(int keep)
+{
+	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+
+	if (null != -1) {
+		dup2(null, STDIN_FILENO);
+		dup2(null, STDOUT_FILENO);
+		close(null);
+	}
+	for (int fd = 3; fd < keep; fd++)
+		close(fd);
+	close_range((unsigned)keep + 1, ~0U, 0);
+}
+
+int
+main(int argc, char **argv)
+{
+	signal(SIGPIPE, SIG_IGN);
+	if (argc == 3 && strcmp(argv[1], "-shim-fd") == 0 &&
+	    strcmp(argv[2], "3") == 0) {
+		helper_detach(3);
+		return wake_main(3);
+	}
+	return standalone_main(argc, argv);
+}

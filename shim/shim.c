@@ -1,0 +1,998 @@
+/*
+ * shim.c - librelayshim.so, the LD_PRELOAD half of the shim.
+ *
+ *   LD_PRELOAD=librelayshim.so RELAY_HOST=h RELAY_PORT=p ./server
+ *
+ * bind()   of an AF_INET/AF_INET6 stream socket binds loopback instead
+ *          (port 0), and remembers what the server asked for;
+ * listen() starts a helper process (relayshim, see helper.c) that
+ *          registers with the relay, and waits for its answer;
+ * accept() returns, in place of the helper's "wake" connection to the
+ *          loopback listener, the helper's connection to the relay
+ *          (wake.h explains the exchange);
+ * getsockname() on the listener reports the address the server asked for,
+ * getpeername() on an accepted socket the real client when it is known.
+ *
+ * The server keeps a genuine listening socket, so blocking accept loops,
+ * poll/select/epoll (level, edge, EPOLLEXCLUSIVE), threads and pre-forked
+ * workers all work unchanged: the kernel's accept queue hands each wake
+ * to exactly one acceptor.  Everything else passes through untouched, and
+ * errno is preserved on every pass-through path.
+ */
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "proto.h"
+#include "wake.h"
+
+#define SHIM_EXPORT __attribute__((visibility("default")))
+#define SHIM_MAX_LISTENERS 256
+#define SHIM_MAX_PEERS 4096 /* accepted sockets with a faked peer */
+#define SHIM_WAKE_WAIT_MS 500
+#define SHIM_HELPER_WAIT_MS 3000
+
+extern char **environ;
+
+/* Settings, read once in the constructor: servers such as nginx scrub
+ * their environment before workers start, so a lazy getenv() would find
+ * nothing there. */
+static struct {
+	int active;
+	int debug;
+	int ext;
+	int pool;
+	int timeout_ms;
+	unsigned want_port;
+	char relay_host[256];
+	char relay_port[16];
+	char addr_file[512];
+	char secret_file[512];
+	char helper[1024];
+	char ports[256]; /* RELAY_PORTS: only these requested ports */
+} shim_cfg;
+
+static int (*real_bind)(int, const struct sockaddr *, socklen_t);
+static int (*real_listen)(int, int);
+static int (*real_accept)(int, struct sockaddr *, socklen_t *);
+static int (*real_accept4)(int, struct sockaddr *, socklen_t *, int);
+static int (*real_getsockname)(int, struct sockaddr *, socklen_t *);
+static int (*real_getpeername)(int, struct sockaddr *, socklen_t *);
+
+/* A socket the shim bound to loopback in place of the asked address. */
+struct shim_listener {
+	uint64_t ino;
+	struct sockaddr_storage asked;
+	socklen_t asked_len;
+	unsigned asked_port;
+	unsigned local_port;
+	int registered;
+	char public[300];
+};
+
+/* An accepted socket whose peer is the real client, not the relay. */
+struct shim_peer {
+	int fd;
+	uint64_t ino;
+	struct sockaddr_in6 peer; /* large enough for either family */
+	socklen_t peer_len;
+};
+
+static pthread_once_t shim_once = PTHREAD_ONCE_INIT;
+static pthread_mutex_t shim_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct shim_listener shim_lst[SHIM_MAX_LISTENERS];
+static size_t shim_nlst;
+static struct shim_peer *shim_peers;
+static int shim_addr_file_written;
+
+static void
+shim_log(const char *fmt, ...)
+{
+	char line[512];
+	int saved = errno, n;
+	va_list ap;
+
+	n = snprintf(line, sizeof(line), "relayshim: ");
+	va_start(ap, fmt);
+	n += vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
+	va_end(ap);
+	if (n > (int)sizeof(line) - 2)
+		n = (int)sizeof(line) - 2;
+	line[n++] = '\n';
+	(void)!write(STDERR_FILENO, line, (size_t)n);
+	errno = saved;
+}
+
+static void *
+shim_sym(const char *name)
+{
+	void *p = dlsym(RTLD_NEXT, name);
+
+	if (p == NULL) {
+		shim_log("cannot find the real %s(); aborting", name);
+		abort();
+	}
+	return p;
+}
+
+static void
+shim_env(const char *name, char *dst, size_t len)
+{
+	const char *v = getenv(name);
+
+	if (v != NULL && strlen(v) < len)
+		memcpy(dst, v, strlen(v) + 1);
+}
+
+static int
+shim_env_int(const char *name, int def)
+{
+	const char *v = getenv(name);
+
+	return v != NULL && *v != '\0' ? atoi(v) : def;
+}
+
+/* The helper binary: $RELAYSHIM_HELPER, else next to this library
+ * (build/lib/../bin/relayshim, or lib/../bin when installed). */
+static void
+shim_find_helper(void)
+{
+	static const char *const rel[] = {"/../bin/relayshim", "/relayshim"};
+	Dl_info info;
+	char dir[900];
+	char *slash;
+
+	shim_env("RELAYSHIM_HELPER", shim_cfg.helper, sizeof(shim_cfg.helper));
+	if (shim_cfg.helper[0] != '\0')
+		return;
+	if (dladdr((void *)shim_find_helper, &info) == 0 ||
+	    info.dli_fname == NULL || strlen(info.dli_fname) >= sizeof(dir))
+		return;
+	memcpy(dir, info.dli_fname, strlen(info.dli_fname) + 1);
+	slash = strrchr(dir, '/');
+	if (slash == NULL)
+		return;
+	*slash = '\0';
+	for (size_t i = 0; i < sizeof(rel) / sizeof(rel[0]); i++) {
+		snprintf(shim_cfg.helper, sizeof(shim_cfg.helper), "%s%s", dir,
+		    rel[i]);
+		if (access(shim_cfg.helper, X_OK) == 0)
+			return;
+	}
+	snprintf(shim_cfg.helper, sizeof(shim_cfg.helper), "relayshim");
+}
+
+/* A fork from another thread must not leave the registry lock held. */
+static void
+shim_atfork_prepare(void)
+{
+	pthread_mutex_lock(&shim_lock);
+}
+
+static void
+shim_atfork_release(void)
+{
+	pthread_mutex_unlock(&shim_lock);
+}
+
+static void
+shim_do_init(void)
+{
+	int saved = errno;
+
+	real_bind = shim_sym("bind");
+	real_listen = shim_sym("listen");
+	real_accept = shim_sym("accept");
+	real_accept4 = shim_sym("accept4");
+	real_getsockname = shim_sym("getsockname");
+	real_getpeername = shim_sym("getpeername");
+	shim_env("RELAY_HOST", shim_cfg.relay_host,
+	    sizeof(shim_cfg.relay_host));
+	snprintf(shim_cfg.relay_port, sizeof(shim_cfg.relay_port), "8080");
+	shim_env("RELAY_PORT", shim_cfg.relay_port,
+	    sizeof(shim_cfg.relay_port));
+	shim_env("RELAY_ADDR_FILE", shim_cfg.addr_file,
+	    sizeof(shim_cfg.addr_file));
+	shim_env("RELAY_SECRET_FILE", shim_cfg.secret_file,
+	    sizeof(shim_cfg.secret_file));
+	shim_env("RELAY_PORTS", shim_cfg.ports, sizeof(shim_cfg.ports));
+	shim_cfg.timeout_ms = shim_env_int("RELAY_TIMEOUT", 5) * 1000;
+	if (shim_cfg.timeout_ms <= 0)
+		shim_cfg.timeout_ms = 5000;
+	shim_cfg.ext = shim_env_int("RELAY_EXTENSIONS", 1);
+	shim_cfg.pool = shim_env_int("RELAY_POOL", 0);
+	shim_cfg.want_port = (unsigned)shim_env_int("RELAY_PUBLIC_PORT", 0);
+	shim_cfg.debug = shim_env_int("RELAYSHIM_DEBUG", 0);
+	shim_find_helper();
+	shim_cfg.active = shim_cfg.relay_host[0] != '\0';
+	pthread_atfork(shim_atfork_prepare, shim_atfork_release,
+	    shim_atfork_release);
+	errno = saved;
+}
+
+static void
+shim_init(void)
+{
+	pthread_once(&shim_once, shim_do_init);
+}
+
+__attribute__((constructor)) static void
+shim_constructor(void)
+{
+	shim_init();
+}
+
+static uint64_t
+shim_ino(int fd)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) == -1 || !S_ISSOCK(st.st_mode))
+		return 0;
+	return (uint64_t)st.st_ino;
+}
+
+static unsigned
+shim_port_of(const struct sockaddr *sa)
+{
+	if (sa->sa_family == AF_INET)
+		return ntohs(((const struct sockaddr_in *)sa)->sin_port);
+	return ntohs(((const struct sockaddr_in6 *)sa)->sin6_port);
+}
+
+static int
+shim_port_selected(unsigned port)
+{
+	const char *p = shim_cfg.ports;
+
+	if (*p == '\0')
+		return 1;
+	while (*p != '\0') {
+		char *end;
+		unsigned long v = strtoul(p, &end, 10);
+
+		if (end == p)
+			return 0;
+		if (v == port)
+			return 1;
+		p = *end == ',' ? end + 1 : end;
+	}
+	return 0;
+}
+
+/* Index of the listener with inode <ino>, or -1.  Lock held. */
+static int
+shim_find(uint64_t ino)
+{
+	for (size_t i = 0; i < shim_nlst; i++)
+		if (shim_lst[i].ino == ino)
+			return (int)i;
+	return -1;
+}
+
+/* Copy <src> to the caller's (addr, addrlen) the way the kernel does:
+ * truncate to *addrlen, report the full length. */
+static void
+shim_copy_addr(struct sockaddr *addr, socklen_t *addrlen,
+    const struct sockaddr_storage *src, socklen_t len)
+{
+	if (addr == NULL || addrlen == NULL)
+		return;
+	memcpy(addr, src, *addrlen < len ? *addrlen : len);
+	*addrlen = len;
+}
+
+/* Express <peer> in <family>: v4-mapped for an IPv6 listener. */
+static socklen_t
+shim_to_family(struct sockaddr_storage *peer, int family)
+{
+	if (family == AF_INET6 && peer->ss_family == AF_INET) {
+		struct sockaddr_in v4 = *(struct sockaddr_in *)peer;
+		struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)peer;
+
+		memset(v6, 0, sizeof(*v6));
+		v6->sin6_family = AF_INET6;
+		v6->sin6_port = v4.sin_port;
+		v6->sin6_addr.s6_addr[10] = 0xff;
+		v6->sin6_addr.s6_addr[11] = 0xff;
+		memcpy(&v6->sin6_addr.s6_addr[12], &v4.sin_addr, 4);
+	} else if (family == AF_INET && peer->ss_family == AF_INET6 &&
+	    IN6_IS_ADDR_V4MAPPED(&((struct sockaddr_in6 *)peer)->sin6_addr)) {
+		struct sockaddr_in6 v6 = *(struct sockaddr_in6 *)peer;
+		struct sockaddr_in *v4 = (struct sockaddr_in *)peer;
+
+		memset(v4, 0, sizeof(*v4));
+		v4->sin_family = AF_INET;
+		v4->sin_port = v6.sin6_port;
+		memcpy(&v4->sin_addr, &v6.sin6_addr.s6_addr[12], 4);
+	}
+	return peer->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+					   : sizeof(struct sockaddr_in);
+}
+
+static int
+shim_is_stream(int fd)
+{
+	int type = 0;
+	socklen_t len = sizeof(type);
+
+	return getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 &&
+	       type == SOCK_STREAM;
+}
+
+static int
+shim_bind_loopback(int fd, int family, unsigned port)
+{
+	if (family == AF_INET) {
+		struct sockaddr_in sin;
+
+		memset(&sin, 0, sizeof(sin));
+		sin.sin_family = AF_INET;
+		sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		sin.sin_port = htons((uint16_t)port);
+		return real_bind(fd, (struct sockaddr *)&sin, sizeof(sin));
+	} else {
+		struct sockaddr_in6 sin6;
+		int zero = 0;
+
+		memset(&sin6, 0, sizeof(sin6));
+		sin6.sin6_family = AF_INET6;
+		sin6.sin6_addr = in6addr_loopback;
+		sin6.sin6_port = htons((uint16_t)port);
+		if (real_bind(fd, (struct sockaddr *)&sin6, sizeof(sin6)) == 0)
+			return 0;
+		if (errno != EADDRNOTAVAIL)
+			return -1;
+		/* No ::1 on this host: the v4 loopback, v4-mapped. */
+		(void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero,
+		    sizeof(zero));
+		sin6.sin6_addr = in6addr_any;
+		sin6.sin6_addr.s6_addr[10] = sin6.sin6_addr.s6_addr[11] = 0xff;
+		sin6.sin6_addr.s6_addr[12] = 127;
+		sin6.sin6_addr.s6_addr[15] = 1;
+		return real_bind(fd, (struct sockaddr *)&sin6, sizeof(sin6));
+	}
+}
+
+SHIM_EXPORT int
+bind(int fd, const struct sockaddr *addr, socklen_t len)
+{
+	struct shim_listener l;
+	struct sockaddr_storage local;
+	socklen_t llen = sizeof(local);
+	unsigned share_port = 0;
+	int saved = errno, r;
+
+	shim_init();
+	if (!shim_cfg.active || addr == NULL ||
+	    (addr->sa_family != AF_INET && addr->sa_family != AF_INET6) ||
+	    len < (addr->sa_family == AF_INET ? sizeof(struct sockaddr_in)
+					      : sizeof(struct sockaddr_in6)) ||
+	    len > sizeof(struct sockaddr_storage) || !shim_is_stream(fd) ||
+	    !shim_port_selected(shim_port_of(addr))) {
+		errno = saved;
+		return real_bind(fd, addr, len);
+	}
+	memset(&l, 0, sizeof(l));
+	l.ino = shim_ino(fd);
+	memcpy(&l.asked, addr, len);
+	l.asked_len = len;
+	l.asked_port = shim_port_of(addr);
+
+	/* SO_REUSEPORT siblings (nginx "reuseport") share one loopback port
+	 * and so one registration. */
+	pthread_mutex_lock(&shim_lock);
+	for (size_t i = 0; i < shim_nlst && l.asked_port != 0; i++)
+		if (shim_lst[i].asked_port == l.asked_port &&
+		    shim_lst[i].asked.ss_family == addr->sa_family)
+			share_port = shim_lst[i].local_port;
+	pthread_mutex_unlock(&shim_lock);
+	r = -1;
+	if (share_port != 0)
+		r = shim_bind_loopback(fd, addr->sa_family, share_port);
+	if (r == -1)
+		r = shim_bind_loopback(fd, addr->sa_family, 0);
+	if (r == -1)
+		return -1;
+	if (real_getsockname(fd, (struct sockaddr *)&local, &llen) == 0)
+		l.local_port = shim_port_of((struct sockaddr *)&local);
+
+	pthread_mutex_lock(&shim_lock);
+	r = shim_find(l.ino);
+	if (r == -1 && shim_nlst < SHIM_MAX_LISTENERS)
+		r = (int)shim_nlst++;
+	if (r == -1) {
+		/* Full: forget the oldest socket that never listened. */
+		for (size_t i = 0; i < shim_nlst; i++)
+			if (!shim_lst[i].registered) {
+				r = (int)i;
+				break;
+			}
+	}
+	if (r != -1)
+		shim_lst[r] = l;
+	pthread_mutex_unlock(&shim_lock);
+	if (shim_cfg.debug)
+		shim_log("bind fd %d: asked port %u, bound loopback port %u",
+		    fd, l.asked_port, l.local_port);
+	errno = saved;
+	return 0;
+}
+
+static void
+shim_format_asked(char *out, size_t len, const struct shim_listener *l)
+{
+	struct sockaddr_storage a = l->asked;
+
+	if (l->asked_port == 0) {
+		if (a.ss_family == AF_INET)
+			((struct sockaddr_in *)&a)->sin_port =
+			    htons((uint16_t)l->local_port);
+		else
+			((struct sockaddr_in6 *)&a)->sin6_port =
+			    htons((uint16_t)l->local_port);
+	}
+	if (proto_addr_format(out, len, (struct sockaddr *)&a) == -1)
+		snprintf(out, len, "?");
+}
+
+static void
+shim_write_addr_file(const char *public)
+{
+	FILE *f;
+
+	if (shim_cfg.addr_file[0] == '\0')
+		return;
+	f = fopen(shim_cfg.addr_file, shim_addr_file_written ? "ae" : "we");
+	if (f == NULL) {
+		shim_log("cannot write %s: %s", shim_cfg.addr_file,
+		    strerror(errno));
+		return;
+	}
+	fprintf(f, "%s\n", public);
+	fclose(f);
+	shim_addr_file_written = 1;
+}
+
+/*
+ * Start the helper for listener <l> bound at loopback port <lport> and
+ * wait for its verdict.  Returns 0 and fills l->public, or -1 with errno
+ * set and the reason printed.
+ */
+static int
+shim_register(struct shim_listener *l)
+{
+	static const int sigs_default[] = {SIGINT, SIGTERM, SIGHUP, SIGPIPE,
+	    SIGCHLD, SIGUSR1, SIGUSR2, SIGQUIT, SIGALRM};
+	struct wake_conf wc;
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t attr;
+	sigset_t none, defs;
+	static char arg_fd[] = "-shim-fd", arg_3[] = "3";
+	static char env_path[] = "PATH=/usr/local/bin:/usr/bin:/bin";
+	char *argv[] = {shim_cfg.helper, arg_fd, arg_3, NULL};
+	char *envp[] = {env_path, NULL};
+	char reply[256], asked[80];
+	struct pollfd pfd;
+	pid_t pid;
+	ssize_t n;
+	int sv[2], r, status, err = 0;
+
+	memset(&wc, 0, sizeof(wc));
+	snprintf(wc.relay_host, sizeof(wc.relay_host), "%s",
+	    shim_cfg.relay_host);
+	snprintf(wc.relay_port, sizeof(wc.relay_port), "%s",
+	    shim_cfg.relay_port);
+	snprintf(wc.secret_file, sizeof(wc.secret_file), "%s",
+	    shim_cfg.secret_file);
+	shim_format_asked(asked, sizeof(asked), l);
+	snprintf(wc.asked_str, sizeof(wc.asked_str), "%s", asked);
+	wc.asked = l->asked;
+	wc.asked_len = l->asked_len;
+	wc.listener.ss_family = l->asked.ss_family;
+	if (l->asked.ss_family == AF_INET) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)&wc.listener;
+
+		sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		sin->sin_port = htons((uint16_t)l->local_port);
+	} else {
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&wc.listener;
+
+		sin6->sin6_addr = in6addr_loopback;
+		sin6->sin6_port = htons((uint16_t)l->local_port);
+	}
+	wc.listener_ino = l->ino;
+	wc.want_port = shim_cfg.want_port;
+	wc.timeout_ms = shim_cfg.timeout_ms;
+	wc.ext = shim_cfg.ext;
+	wc.debug = shim_cfg.debug;
+	wc.pool = shim_cfg.pool;
+	if (getentropy(wc.token, sizeof(wc.token)) == -1) {
+		shim_log("no randomness: %s", strerror(errno));
+		return -1;
+	}
+
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == -1) {
+		err = errno;
+		shim_log("cannot start the helper: %s", strerror(err));
+		errno = err;
+		return -1;
+	}
+	/* Clean signal state, its own session, fd 3 = our channel; the
+	 * helper closes every other inherited fd itself. */
+	sigemptyset(&none);
+	sigemptyset(&defs);
+	for (size_t i = 0; i < sizeof(sigs_default) / sizeof(sigs_default[0]);
+	     i++)
+		sigaddset(&defs, sigs_default[i]);
+	posix_spawnattr_init(&attr);
+	posix_spawnattr_setsigmask(&attr, &none);
+	posix_spawnattr_setsigdefault(&attr, &defs);
+	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK |
+					    POSIX_SPAWN_SETSIGDEF |
+					    POSIX_SPAWN_SETSID);
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, sv[1], 3);
+	r = posix_spawn(&pid, shim_cfg.helper, &fa, &attr, argv, envp);
+	posix_spawn_file_actions_destroy(&fa);
+	posix_spawnattr_destroy(&attr);
+	close(sv[1]);
+	if (r != 0) {
+		close(sv[0]);
+		shim_log("cannot run the helper %s: %s", shim_cfg.helper,
+		    strerror(r));
+		errno = r;
+		return -1;
+	}
+	if (send(sv[0], &wc, sizeof(wc), MSG_NOSIGNAL) != (ssize_t)sizeof(wc))
+		err = errno ? errno : EPIPE;
+	/* The helper forks once more and its first process exits at once,
+	 * so nothing of ours stays a child of the server. */
+	while (waitpid(pid, &status, 0) == -1 && errno == EINTR)
+		;
+	if (err != 0) {
+		close(sv[0]);
+		shim_log("the helper %s did not start", shim_cfg.helper);
+		errno = err;
+		return -1;
+	}
+	pfd.fd = sv[0];
+	pfd.events = POLLIN;
+	do {
+		r = poll(&pfd, 1, shim_cfg.timeout_ms + SHIM_HELPER_WAIT_MS);
+	} while (r == -1 && errno == EINTR);
+	n = r == 1 ? recv(sv[0], reply, sizeof(reply) - 1, 0) : -1;
+	close(sv[0]);
+	if (n <= 0) {
+		shim_log("cannot register %s with relay %s:%s: no answer from "
+			 "the helper",
+		    asked, shim_cfg.relay_host, shim_cfg.relay_port);
+		errno = ETIMEDOUT;
+		return -1;
+	}
+	reply[n] = '\0';
+	if (strncmp(reply, "OK ", 3) != 0) {
+		/* "ERR <errno> <reason>" */
+		char *reason = NULL;
+
+		err = (int)strtol(reply + 4, &reason, 10);
+		while (reason != NULL && *reason == ' ')
+			reason++;
+		shim_log("cannot register %s with relay %s:%s: %s", asked,
+		    shim_cfg.relay_host, shim_cfg.relay_port,
+		    reason && *reason ? reason : "unknown error");
+		errno = err > 0 ? err : ECONNREFUSED;
+		return -1;
+	}
+	if (strcmp(reply + 3, "-") == 0) {
+		snprintf(l->public, sizeof(l->public), "%s:?",
+		    shim_cfg.relay_host);
+		shim_log("%s -> %s (public port in the relay's log: it speaks "
+			 "only the original protocol)",
+		    asked, shim_cfg.relay_host);
+	} else {
+		snprintf(l->public, sizeof(l->public), "%s", reply + 3);
+		shim_log("%s -> %s", asked, l->public);
+		shim_write_addr_file(l->public);
+	}
+	return 0;
+}
+
+SHIM_EXPORT int
+listen(int fd, int backlog)
+{
+	struct shim_listener l;
+	uint64_t ino;
+	int saved = errno, idx, one = 1;
+
+	shim_init();
+	if (real_listen(fd, backlog) == -1)
+		return -1;
+	if (!shim_cfg.active)
+		return 0;
+	ino = shim_ino(fd);
+	pthread_mutex_lock(&shim_lock);
+	idx = shim_find(ino);
+	if (idx == -1 || shim_lst[idx].registered) {
+		/* Not ours, or listen() again (nginx does, on reload). */
+		pthread_mutex_unlock(&shim_lock);
+		errno = saved;
+		return 0;
+	}
+	/* A v4 and a v6 listener on one port share one public port. */
+	for (size_t i = 0; i < shim_nlst; i++) {
+		if ((int)i != idx && shim_lst[i].registered &&
+		    shim_lst[i].asked_port != 0 &&
+		    shim_lst[i].asked_port == shim_lst[idx].asked_port) {
+			shim_lst[idx].registered = 2;
+			memcpy(shim_lst[idx].public, shim_lst[i].public,
+			    sizeof(shim_lst[idx].public));
+			pthread_mutex_unlock(&shim_lock);
+			errno = saved;
+			return 0;
+		}
+	}
+	l = shim_lst[idx];
+	pthread_mutex_unlock(&shim_lock);
+
+	/* Readiness then means the wake header is there: accept() never
+	 * waits on it. */
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &one, sizeof(one));
+	if (shim_register(&l) == -1)
+		return -1;
+	pthread_mutex_lock(&shim_lock);
+	idx = shim_find(ino);
+	if (idx != -1) {
+		shim_lst[idx].registered = 1;
+		memcpy(shim_lst[idx].public, l.public, sizeof(l.public));
+	}
+	pthread_mutex_unlock(&shim_lock);
+	errno = saved;
+	return 0;
+}
+
+/*
+ * Is <fd> a listener whose connections may be wakes?  Ours by inode, or
+ * (after an exec lost the registry) any listener bound to loopback.
+ * Fills the loopback port and the listener's family.
+ */
+static int
+shim_wake_listener(int fd, unsigned *lport, int *family)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	uint64_t ino = shim_ino(fd);
+	int idx;
+
+	if (ino == 0)
+		return 0;
+	pthread_mutex_lock(&shim_lock);
+	idx = shim_find(ino);
+	if (idx != -1 && shim_lst[idx].registered) {
+		*lport = shim_lst[idx].local_port;
+		*family = shim_lst[idx].asked.ss_family;
+		pthread_mutex_unlock(&shim_lock);
+		return 1;
+	}
+	pthread_mutex_unlock(&shim_lock);
+	if (idx != -1)
+		return 0;
+	if (real_getsockname(fd, (struct sockaddr *)&ss, &len) == -1)
+		return 0;
+	if (ss.ss_family == AF_INET &&
+	    ((struct sockaddr_in *)&ss)->sin_addr.s_addr ==
+		htonl(INADDR_LOOPBACK)) {
+		*lport = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+		*family = AF_INET;
+		return 1;
+	}
+	if (ss.ss_family == AF_INET6 &&
+	    IN6_IS_ADDR_LOOPBACK(&((struct sockaddr_in6 *)&ss)->sin6_addr)) {
+		*lport = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+		*family = AF_INET6;
+		return 1;
+	}
+	return 0;
+}
+
+static int
+shim_helper_connect(unsigned lport)
+{
+	struct sockaddr_un sun;
+	socklen_t len;
+	int s, n;
+
+	s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (s == -1)
+		return -1;
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	n = snprintf(sun.sun_path + 1, sizeof(sun.sun_path) - 1,
+	    WAKE_SOCK_FMT, lport);
+	len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 +
+			  (size_t)n);
+	if (connect(s, (struct sockaddr *)&sun, len) == -1) {
+		close(s);
+		return -1;
+	}
+	return s;
+}
+
+/* Ask the helper something; the reply may carry an fd (*fdp, or -1). */
+static int
+shim_helper_ask(unsigned lport, const struct wake_req *req,
+    struct wake_resp *resp, int *fdp)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	struct iovec iov = {resp, sizeof(*resp)};
+	struct msghdr msg;
+	struct cmsghdr *cm;
+	struct pollfd pfd;
+	ssize_t n;
+	int s, r;
+
+	*fdp = -1;
+	s = shim_helper_connect(lport);
+	if (s == -1)
+		return -1;
+	if (send(s, req, sizeof(*req), MSG_NOSIGNAL) != (ssize_t)sizeof(*req)) {
+		close(s);
+		return -1;
+	}
+	pfd.fd = s;
+	pfd.events = POLLIN;
+	do {
+		r = poll(&pfd, 1, SHIM_HELPER_WAIT_MS);
+	} while (r == -1 && errno == EINTR);
+	memset(&msg, 0, sizeof(msg));
+	msg.msg_iov = &iov;
+	msg.msg_iovlen = 1;
+	msg.msg_control = u.buf;
+	msg.msg_controllen = sizeof(u.buf);
+	n = r == 1 ? recvmsg(s, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT) : -1;
+	close(s);
+	if (n != (ssize_t)sizeof(*resp))
+		return -1;
+	for (cm = CMSG_FIRSTHDR(&msg); cm != NULL; cm = CMSG_NXTHDR(&msg, cm))
+		if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS)
+			memcpy(fdp, CMSG_DATA(cm), sizeof(int));
+	return 0;
+}
+
+static void
+shim_remember_peer(int fd, const struct sockaddr_storage *peer,
+    socklen_t len)
+{
+	struct shim_peer *p;
+
+	pthread_mutex_lock(&shim_lock);
+	if (shim_peers == NULL)
+		shim_peers = calloc(SHIM_MAX_PEERS, sizeof(*shim_peers));
+	if (shim_peers != NULL) {
+		p = &shim_peers[(unsigned)fd % SHIM_MAX_PEERS];
+		p->fd = fd;
+		p->ino = shim_ino(fd);
+		memcpy(&p->peer, peer, len);
+		p->peer_len = len;
+	}
+	pthread_mutex_unlock(&shim_lock);
+}
+
+/*
+ * <afd> was just accepted on a listener that takes wakes.  Returns 1 if
+ * it is not a wake (a plain local connection), 0 after turning it into
+ * the relayed connection (peer filled in), -1 if it was a wake that
+ * could not be completed (the caller closes it and accepts again).
+ */
+static int
+shim_take_wake(int afd, unsigned lport, int family, int flags,
+    struct sockaddr_storage *peer, socklen_t *peer_len)
+{
+	struct wake_hdr hdr;
+	struct wake_req req;
+	struct wake_resp resp;
+	struct pollfd pfd = {afd, POLLIN, 0};
+	ssize_t n;
+	int rfd, fl, waited = 0;
+
+	for (;;) {
+		n = recv(afd, &hdr, sizeof(hdr), MSG_PEEK | MSG_DONTWAIT);
+		if (n == (ssize_t)sizeof(hdr) ||
+		    (n > 0 && memcmp(&hdr, WAKE_MAGIC,
+				  (size_t)n < 4 ? (size_t)n : 4) != 0) ||
+		    n == 0 || (n == -1 && errno != EAGAIN && errno != EINTR))
+			break;
+		/* TCP_DEFER_ACCEPT makes this rare: wait a little. */
+		if (waited >= SHIM_WAKE_WAIT_MS)
+			break;
+		(void)poll(&pfd, 1, 50);
+		waited += 50;
+	}
+	if (n != (ssize_t)sizeof(hdr) ||
+	    memcmp(hdr.magic, WAKE_MAGIC, 4) != 0)
+		return 1;
+	if (recv(afd, &hdr, sizeof(hdr), MSG_DONTWAIT) != (ssize_t)sizeof(hdr))
+		return -1;
+	memset(&req, 0, sizeof(req));
+	req.kind = WAKE_REQ_FD;
+	req.slot = hdr.slot;
+	memcpy(req.token, hdr.token, sizeof(req.token));
+	if (shim_helper_ask(lport, &req, &resp, &rfd) == -1 || rfd == -1 ||
+	    resp.status != 0) {
+		if (rfd != -1)
+			close(rfd);
+		if (shim_cfg.debug)
+			shim_log("wake on port %u: the helper did not hand "
+				 "over a connection",
+			    lport);
+		return -1;
+	}
+	if (dup3(rfd, afd, (flags & SOCK_CLOEXEC) ? O_CLOEXEC : 0) == -1) {
+		close(rfd);
+		return -1;
+	}
+	close(rfd);
+	fl = fcntl(afd, F_GETFL);
+	if (fl != -1)
+		(void)fcntl(afd, F_SETFL, (flags & SOCK_NONBLOCK)
+					      ? fl | O_NONBLOCK
+					      : fl & ~O_NONBLOCK);
+	if (resp.has_peer) {
+		*peer = resp.peer;
+		*peer_len = shim_to_family(peer, family);
+		shim_remember_peer(afd, peer, *peer_len);
+	} else {
+		*peer_len = sizeof(*peer);
+		if (real_getpeername(afd, (struct sockaddr *)peer, peer_len) ==
+		    -1)
+			return -1;
+		*peer_len = shim_to_family(peer, family);
+	}
+	return 0;
+}
+
+static int
+shim_accept(int fd, struct sockaddr *addr, socklen_t *addrlen, int flags,
+    int four)
+{
+	unsigned lport;
+	int family;
+
+	shim_init();
+	if (!shim_cfg.active || !shim_wake_listener(fd, &lport, &family))
+		return four ? real_accept4(fd, addr, addrlen, flags)
+			    : real_accept(fd, addr, addrlen);
+	for (;;) {
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+		int afd, saved, r;
+
+		afd = four ? real_accept4(fd, (struct sockaddr *)&ss, &sl,
+				 flags)
+			   : real_accept(fd, (struct sockaddr *)&ss, &sl);
+		if (afd == -1)
+			return -1;
+		saved = errno;
+		r = shim_take_wake(afd, lport, family, flags, &ss, &sl);
+		if (r == -1) {
+			/* A lost client; a non-blocking listener reports
+			 * EAGAIN from the real accept when nothing is left. */
+			close(afd);
+			errno = saved;
+			continue;
+		}
+		shim_copy_addr(addr, addrlen, &ss, sl);
+		errno = saved;
+		return afd;
+	}
+}
+
+SHIM_EXPORT int
+accept(int fd, struct sockaddr *addr, socklen_t *addrlen)
+{
+	return shim_accept(fd, addr, addrlen, 0, 0);
+}
+
+SHIM_EXPORT int
+accept4(int fd, struct sockaddr *addr, socklen_t *addrlen, int flags)
+{
+	return shim_accept(fd, addr, addrlen, flags, 1);
+}
+
+SHIM_EXPORT int
+getsockname(int fd, struct sockaddr *addr, socklen_t *addrlen)
+{
+	struct shim_listener l;
+	struct sockaddr_storage a;
+	int saved = errno, idx = -1;
+	uint64_t ino;
+
+	shim_init();
+	if (!shim_cfg.active || addr == NULL || addrlen == NULL)
+		return real_getsockname(fd, addr, addrlen);
+	ino = shim_ino(fd);
+	pthread_mutex_lock(&shim_lock);
+	if (ino != 0)
+		idx = shim_find(ino);
+	if (idx != -1)
+		l = shim_lst[idx];
+	pthread_mutex_unlock(&shim_lock);
+	if (idx == -1) {
+		errno = saved;
+		return real_getsockname(fd, addr, addrlen);
+	}
+	a = l.asked;
+	if (l.asked_port == 0) {
+		if (a.ss_family == AF_INET)
+			((struct sockaddr_in *)&a)->sin_port =
+			    htons((uint16_t)l.local_port);
+		else
+			((struct sockaddr_in6 *)&a)->sin6_port =
+			    htons((uint16_t)l.local_port);
+	}
+	shim_copy_addr(addr, addrlen, &a, l.asked_len);
+	errno = saved;
+	return 0;
+}
+
+SHIM_EXPORT int
+getpeername(int fd, struct sockaddr *addr, socklen_t *addrlen)
+{
+	struct sockaddr_storage a;
+	socklen_t alen = 0;
+	int saved = errno;
+
+	shim_init();
+	if (shim_cfg.active && shim_peers != NULL && fd >= 0 && addr != NULL &&
+	    addrlen != NULL) {
+		pthread_mutex_lock(&shim_lock);
+		if (shim_peers[(unsigned)fd % SHIM_MAX_PEERS].fd == fd &&
+		    shim_peers[(unsigned)fd % SHIM_MAX_PEERS].peer_len != 0) {
+			struct shim_peer *p =
+			    &shim_peers[(unsigned)fd % SHIM_MAX_PEERS];
+
+			if (p->ino == shim_ino(fd)) {
+				memcpy(&a, &p->peer, p->peer_len);
+				alen = p->peer_len;
+			} else {
+				p->peer_len = 0;
+			}
+		}
+		pthread_mutex_unlock(&shim_lock);
+	}
+	if (alen == 0) {
+		errno = saved;
+		return real_getpeername(fd, addr, addrlen);
+	}
+	/* The relayed connection must still be connected. */
+	{
+		struct sockaddr_storage real;
+		socklen_t rl = sizeof(real);
+
+		if (real_getpeername(fd, (struct sockaddr *)&real, &rl) == -1)
+			return -1;
+	}
+	shim_copy_addr(addr, addrlen, &a, alen);
+	errno = saved;
+	return 0;
+}

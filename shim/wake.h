@@ -1,0 +1,80 @@
+/*
+ * wake.h - what the preload library and its helper process say to each
+ * other on this host.  Never crosses the network.
+ *
+ * For every client the helper dials the relay, then makes a "wake"
+ * connection to the server's real (loopback) listener and writes a
+ * wake_hdr on it.  The server's own accept() returns that connection; the
+ * shim's accept hook recognises the header, asks the helper (over the
+ * abstract UNIX socket WAKE_SOCK_FMT, named after the listener's loopback
+ * port) for the relay connection with SCM_RIGHTS, and puts it in place of
+ * the wake connection with dup3(2), so the server gets a socket connected
+ * to its client through the relay.
+ */
+#ifndef SHIM_WAKE_H
+#define SHIM_WAKE_H
+
+#include <stdint.h>
+#include <sys/socket.h>
+
+#define WAKE_MAGIC "RSHM"
+#define WAKE_VERSION 1
+#define WAKE_TOKEN_LEN 16
+#define WAKE_SOCK_FMT "relayshim.%u" /* abstract, after the NUL */
+
+/* Written by the helper on a wake connection; 32 bytes. */
+struct wake_hdr {
+	char magic[4];
+	uint8_t version;
+	uint8_t pad[3];
+	uint8_t token[WAKE_TOKEN_LEN]; /* proves the helper sent it */
+	uint64_t slot;		       /* which relay connection */
+};
+
+enum wake_req_kind {
+	WAKE_REQ_FD = 1,   /* give me the relay connection of <slot> */
+	WAKE_REQ_ADDR = 2, /* what address did the server ask for? */
+};
+
+/* shim -> helper, one SOCK_SEQPACKET message. */
+struct wake_req {
+	uint32_t kind;
+	uint32_t pad;
+	uint64_t slot;
+	uint8_t token[WAKE_TOKEN_LEN];
+};
+
+/* helper -> shim, one message; with WAKE_REQ_FD it carries the fd. */
+struct wake_resp {
+	int32_t status; /* 0, or an errno value */
+	uint32_t has_peer;
+	struct sockaddr_storage peer;	/* the real client, if known */
+	struct sockaddr_storage asked;	/* WAKE_REQ_ADDR: requested addr */
+	uint32_t asked_len;
+	uint32_t pad;
+};
+
+/*
+ * Configuration the shim hands to the helper on its fd 3 at listen(),
+ * one message; then the helper answers with a NUL-terminated line
+ * "OK host:port" or "OK -" (public port unknown: original relay) or
+ * "ERR reason".
+ */
+struct wake_conf {
+	char relay_host[256];
+	char relay_port[16];
+	char secret_file[512];
+	char asked_str[80];		/* "0.0.0.0:8080", for messages */
+	struct sockaddr_storage listener; /* loopback address to wake */
+	struct sockaddr_storage asked;	  /* what the server bound */
+	uint32_t asked_len;
+	uint32_t want_port;		/* RELAY_PUBLIC_PORT, 0: any */
+	uint64_t listener_ino;
+	uint8_t token[WAKE_TOKEN_LEN];
+	int32_t timeout_ms;		/* registration deadline */
+	int32_t ext;			/* 0: original protocol only */
+	int32_t debug;
+	int32_t pool;			/* pre-opened data connections */
+};
+
+#endif
