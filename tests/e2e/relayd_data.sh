@@ -55,8 +55,17 @@ try:
 except socket.timeout:
     pass
 ctl.sendall(b"[BOGUS]\n")
-time.sleep(0.5)
-print("sent-before=%r pipelined=%d separate=%d" % (early, n, m), flush=True)
+time.sleep(0.3)
+ctl.sendall(b"[NEW]%d\n" % dport)
+k = 0
+try:
+    while True:
+        ds.accept()
+        k += 1
+except socket.timeout:
+    pass
+print("sent-before=%r pipelined=%d separate=%d after-bogus=%d"
+      % (early, n, m, k), flush=True)
 PY
 python3 "$fake" >"$T/fake.out" 2>&1 &
 fpid=$!
@@ -76,6 +85,8 @@ check "peer: [NEW] lines in separate reads each give one (CR LF ok)" \
     grep -q "separate=2" "$T/fake.out"
 check "peer: unknown message stops processing" \
     wait_for 3 grep -q '^\[RS\] Error. Msg not understood \[BOGUS\]$' "$T/fh.log"
+check "peer: ...for good: a later [NEW] is not acted on" \
+    grep -q "after-bogus=0" "$T/fake.out"
 check "peer: local dial failure reported" \
     grep -q '^\[RS\] Error creating client. Skipping$' "$T/fh.log"
 
@@ -160,4 +171,10 @@ check "data: ...and the client can still send" \
     wait_for 5 grep -q '^client-after-server-FIN$' "$T/shut.got"
 
 check "data: relayd alive at the end" alive "$RELAYD_PID"
+
+# The helper notices the relay going away, as the original did.
+kill "$RELAYD_PID"
+check "data: helper reports EOF when relayd stops" \
+    wait_for 5 grep -q '^\[RS\] Error reading from connection EOF$' \
+    "$T/helper.log"
 finish
