@@ -434,7 +434,7 @@ main(int argc, char **argv)
 		 "%s)",
 	    RELAY_VERSION, net_local_port(main_ctl_fd),
 	    conf.bind[0] ? " of " : "", conf.bind, conf.workers,
-	    conf.secret_len ? "shared secret required for extensions"
+	    conf.secret_len ? "a shared secret is required to register"
 			    : "no secret: any server may register, as the "
 			      "original");
 

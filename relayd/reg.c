@@ -763,7 +763,11 @@ reg_ctl_rd_cb(struct ev_loop *loop, ev_io *w, int revents)
 	if (n == -1 && (errno == EAGAIN || errno == EINTR))
 		return;
 	if (n <= 0) {
-		reg_close(reg, n == 0 ? "server closed the control connection"
+		reg_close(reg, n == 0 ? (reg->cl_fd == -1
+					    ? "server closed the control "
+					      "connection before registering"
+					    : "server closed the control "
+					      "connection")
 				      : strerror(errno));
 		return;
 	}
