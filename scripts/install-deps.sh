@@ -8,7 +8,7 @@ what=${1:-test}
 build="gcc make pkg-config libev-dev libsodium-dev libcmocka-dev"
 test="$build python3 curl netcat-openbsd socat busybox nginx-light \
 redis-server redis-tools lighttpd wrk nodejs iproute2 procps mandoc \
-valgrind cppcheck"
+valgrind cppcheck openssh-server openssh-client systemd"
 bench="$test iperf3 haproxy gnuplot-nox"
 
 case $what in
