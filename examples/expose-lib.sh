@@ -79,8 +79,8 @@ expose_wait() {
 		kill -0 "$expose_pid" 2>/dev/null ||
 		    expose_die "$2 exited before it registered with the relay"
 		i=$((i + 1))
-		[ "$i" -le 150 ] ||
-		    expose_die "$2 did not register with $RELAY_HOST:$RELAY_PORT in 15 s"
+		[ "$i" -le 150 ] || expose_die \
+		    "$2 did not register with $RELAY_HOST:$RELAY_PORT in 15 s"
 		sleep 0.1
 	done
 	addr=$(cat "$ADDR_FILE")

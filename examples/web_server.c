@@ -6,7 +6,8 @@
  *
  *   relayd -port 8080 &
  *   web_server -host localhost -port 8080
- *   curl http://<relay host>:<public port>/relays   ->  Hi there, I love relays!
+ *   curl http://<relay host>:<public port>/relays
+ *   Hi there, I love relays!
  *
  * The original listened on localhost:12345; this one takes an ephemeral
  * loopback port, so several can run at once.  The HTTP part is ordinary
@@ -87,9 +88,11 @@ web_path_decode(char *s)
 
 	s[strcspn(s, "?#")] = '\0';
 	for (; *s != '\0'; s++) {
-		if (s[0] == '%' && web_hexval(s[1]) >= 0 &&
-		    web_hexval(s[2]) >= 0) {
-			*out++ = (char)(web_hexval(s[1]) << 4 | web_hexval(s[2]));
+		int hi = s[0] == '%' ? web_hexval(s[1]) : -1;
+		int lo = hi >= 0 ? web_hexval(s[2]) : -1;
+
+		if (lo >= 0) {
+			*out++ = (char)(hi << 4 | lo);
 			s += 2;
 		} else {
 			*out++ = *s;

@@ -57,6 +57,24 @@ check "relayd -t does not listen" \
     sh -c "! timeout 5 '$R/usr/bin/relayd' -t -port 8080 2>&1 |
     grep -q 'servers register on port'"
 
+# --- relay-run's own arguments ----------------------------------------------
+RR=$R/usr/bin/relay-run
+: >"$T/empty.so" # a stand-in the loader skips with a warning
+check "relay-run --help exits 0" sh -c "'$RR' --help | grep -q COMMAND"
+check "relay-run without a command exits 2" \
+    sh -c "'$RR' -r 127.0.0.1:1 >/dev/null 2>&1; test \$? = 2"
+check "relay-run -r without a port exits 2" \
+    sh -c "'$RR' -r nohost -- true >/dev/null 2>&1; test \$? = 2"
+got=$(RELAYSHIM_LIB="$T/empty.so" "$RR" -r '[::1]:9' -a /x/addr -s /x/secret -- \
+    sh -c 'echo "$RELAY_HOST $RELAY_PORT $RELAY_ADDR_FILE $RELAY_SECRET_FILE"' \
+    2>/dev/null)
+check "relay-run: -r [v6]:port, -a and -s set the environment" \
+    test "$got" = "::1 9 /x/addr /x/secret"
+got=$(RELAYSHIM_LIB="$T/empty.so" RELAY_HOST=10.0.0.1 RELAY_PORT=7 "$RR" -- \
+    sh -c 'echo "$RELAY_HOST $RELAY_PORT"' 2>/dev/null)
+check "relay-run: RELAY_HOST and RELAY_PORT from the environment" \
+    test "$got" = "10.0.0.1 7"
+
 # --- the installed pieces find each other ---------------------------------
 if [ -f "$R/usr/lib/librelayshim.so" ]; then
 	pre=
