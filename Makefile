@@ -96,12 +96,14 @@ check: deps
 
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) \
-	    $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man7
+	    $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man7 \
+	    $(DESTDIR)$(MANDIR)/man1
 	install -m 755 $(RELAYD) $(DESTDIR)$(BINDIR)/relayd
 	$(if $(wildcard $(HELPER)),install -m 755 $(HELPER) $(DESTDIR)$(BINDIR)/relayshim)
 	$(if $(wildcard $(SHIMLIB)),install -m 755 $(SHIMLIB) $(DESTDIR)$(LIBDIR)/librelayshim.so)
 	for m in $(wildcard man/*.8); do install -m 644 $$m $(DESTDIR)$(MANDIR)/man8/; done
 	for m in $(wildcard man/*.7); do install -m 644 $$m $(DESTDIR)$(MANDIR)/man7/; done
+	for m in $(wildcard man/*.1); do install -m 644 $$m $(DESTDIR)$(MANDIR)/man1/; done
 	$(if $(wildcard scripts/relay-run),install -m 755 scripts/relay-run $(DESTDIR)$(BINDIR)/relay-run)
 	$(if $(wildcard scripts/relayd.service),install -d $(DESTDIR)$(UNITDIR) && \
 	    sed 's|@BINDIR@|$(BINDIR)|g' scripts/relayd.service > $(DESTDIR)$(UNITDIR)/relayd.service)
@@ -112,6 +114,7 @@ uninstall:
 	    $(DESTDIR)$(UNITDIR)/relayd.service
 	rm -f $(addprefix $(DESTDIR)$(MANDIR)/man8/,$(notdir $(wildcard man/*.8)))
 	rm -f $(addprefix $(DESTDIR)$(MANDIR)/man7/,$(notdir $(wildcard man/*.7)))
+	rm -f $(addprefix $(DESTDIR)$(MANDIR)/man1/,$(notdir $(wildcard man/*.1)))
 
 lint:
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability \
