@@ -165,6 +165,7 @@ reg_close(struct reg *reg, const char *why)
 	ev_timer_stop(loop, &reg->data_timer);
 	ev_timer_stop(loop, &reg->backoff);
 	ev_timer_stop(loop, &reg->ka_timer);
+	ev_timer_stop(loop, &reg->hs_timer);
 	while ((c = TAILQ_FIRST(&reg->queue)) != NULL) {
 		TAILQ_REMOVE(&reg->queue, c, entry);
 		reg_client_free(reg, c, "registration closed");

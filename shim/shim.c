@@ -477,7 +477,7 @@ shim_write_addr_file(const char *public)
  * set and the reason printed.
  */
 static int
-shim_register(struct shim_listener *l)
+shim_register(struct shim_listener *l, int backlog)
 {
 	static const int sigs_default[] = {SIGINT, SIGTERM, SIGHUP, SIGPIPE,
 	    SIGCHLD, SIGUSR1, SIGUSR2, SIGQUIT, SIGALRM};
@@ -524,6 +524,7 @@ shim_register(struct shim_listener *l)
 	wc.ext = shim_cfg.ext;
 	wc.debug = shim_cfg.debug;
 	wc.pool = shim_cfg.pool;
+	wc.backlog = backlog;
 	if (getentropy(wc.token, sizeof(wc.token)) == -1) {
 		shim_log("no randomness: %s", strerror(errno));
 		return -1;
@@ -655,7 +656,7 @@ listen(int fd, int backlog)
 	/* Readiness then means the wake header is there: accept() never
 	 * waits on it. */
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &one, sizeof(one));
-	if (shim_register(&l) == -1)
+	if (shim_register(&l, backlog) == -1)
 		return -1;
 	pthread_mutex_lock(&shim_lock);
 	idx = shim_find(ino);

@@ -34,14 +34,29 @@
 
 #define WAKE_SLOT_TTL 30.0 /* an unclaimed relay connection is dropped */
 #define WAKE_LIVENESS 1.0  /* seconds between listener checks */
+#define WAKE_REWAKE 2.0	   /* wake again if not claimed by then */
+#define WAKE_WINDOW_MAX 128
+
+/*
+ * A relay connection waiting for the server to accept it.  At most
+ * <window> are woken at once (the listener's backlog): more wakes than
+ * the accept queue holds would be dropped by the kernel.  The others
+ * wait their turn, oldest first.
+ */
+enum wake_slot_state {
+	SLOT_WAITING, /* not woken yet */
+	SLOT_WOKEN,   /* wake sent; the server has not claimed it */
+};
 
 struct wake_slot {
-	LIST_ENTRY(wake_slot) entry;
+	TAILQ_ENTRY(wake_slot) entry;
+	enum wake_slot_state state;
 	uint64_t id;
 	int fd; /* relay connection */
 	int has_peer;
 	struct sockaddr_storage peer;
-	ev_tstamp at;
+	ev_tstamp at;	   /* parked */
+	ev_tstamp woken;   /* last wake sent */
 };
 
 /* A wake connection to the server's listener, still connecting. */
@@ -68,7 +83,9 @@ static struct {
 	ev_timer live;
 	ev_timer sweep;
 	uint64_t next_slot;
-	LIST_HEAD(, wake_slot) slots;
+	unsigned window;
+	unsigned inflight; /* slots in SLOT_WOKEN */
+	TAILQ_HEAD(, wake_slot) slots;
 } wk;
 
 static void
@@ -119,7 +136,9 @@ wake_failed(struct rclient *rc, int err, const char *why)
 static void
 wake_slot_free(struct wake_slot *s)
 {
-	LIST_REMOVE(s, entry);
+	TAILQ_REMOVE(&wk.slots, s, entry);
+	if (s->state == SLOT_WOKEN)
+		wk.inflight--;
 	if (s->fd != -1)
 		close(s->fd);
 	free(s);
@@ -150,34 +169,17 @@ wake_kick_cb(struct ev_loop *loop, ev_io *w, int revents)
 		    wk.wc.asked_str, strerror(err));
 }
 
-/* A relay connection for a client: park it and wake the server. */
+/* Connect to the server's listener and send the slot's wake header. */
 static void
-wake_data(struct rclient *rc, int fd, const struct sockaddr_storage *from)
+wake_kick(struct wake_slot *s)
 {
-	struct wake_slot *s;
-	struct wake_kick *k;
 	socklen_t len = wk.wc.listener.ss_family == AF_INET6
 			    ? sizeof(struct sockaddr_in6)
 			    : sizeof(struct sockaddr_in);
+	struct wake_kick *k = calloc(1, sizeof(*k));
 
-	(void)rc;
-	s = calloc(1, sizeof(*s));
-	k = calloc(1, sizeof(*k));
-	if (s == NULL || k == NULL) {
-		free(s);
-		free(k);
-		close(fd);
+	if (k == NULL)
 		return;
-	}
-	s->id = ++wk.next_slot;
-	s->fd = fd;
-	s->at = ev_now(wk.loop);
-	if (from != NULL) {
-		s->has_peer = 1;
-		s->peer = *from;
-	}
-	LIST_INSERT_HEAD(&wk.slots, s, entry);
-
 	memcpy(k->hdr.magic, WAKE_MAGIC, 4);
 	k->hdr.version = WAKE_VERSION;
 	memcpy(k->hdr.token, wk.wc.token, WAKE_TOKEN_LEN);
@@ -187,15 +189,56 @@ wake_data(struct rclient *rc, int fd, const struct sockaddr_storage *from)
 		int err = errno;
 
 		free(k);
-		wake_slot_free(s);
 		if (err == ECONNREFUSED)
 			wake_exit("the server's listener is gone");
 		log_warnx("cannot wake the server: %s", strerror(err));
 		return;
 	}
+	s->woken = ev_now(wk.loop);
 	ev_io_init(&k->io, wake_kick_cb, k->fd, EV_WRITE);
 	k->io.data = k;
 	ev_io_start(wk.loop, &k->io);
+}
+
+/* Wake the oldest waiting slots while the window has room. */
+static void
+wake_pump(void)
+{
+	struct wake_slot *s;
+
+	TAILQ_FOREACH(s, &wk.slots, entry) {
+		if (wk.inflight >= wk.window)
+			break;
+		if (s->state != SLOT_WAITING)
+			continue;
+		s->state = SLOT_WOKEN;
+		wk.inflight++;
+		wake_kick(s);
+	}
+}
+
+/* A relay connection for a client: park it and wake the server. */
+static void
+wake_data(struct rclient *rc, int fd, const struct sockaddr_storage *from)
+{
+	struct wake_slot *s;
+
+	(void)rc;
+	s = calloc(1, sizeof(*s));
+	if (s == NULL) {
+		close(fd);
+		return;
+	}
+	s->id = ++wk.next_slot;
+	s->fd = fd;
+	s->state = SLOT_WAITING;
+	s->at = ev_now(wk.loop);
+	if (from != NULL) {
+		s->has_peer = 1;
+		s->peer = *from;
+	}
+	TAILQ_INSERT_TAIL(&wk.slots, s, entry);
+	wake_pump();
 }
 
 static int
@@ -228,7 +271,7 @@ wake_answer(int fd, const struct wake_req *req)
 		resp.asked = wk.wc.asked;
 		resp.asked_len = wk.wc.asked_len;
 	} else if (req->kind == WAKE_REQ_FD && wake_token_ok(req->token)) {
-		LIST_FOREACH(s, &wk.slots, entry)
+		TAILQ_FOREACH(s, &wk.slots, entry)
 			if (s->id == req->slot)
 				break;
 		if (s == NULL) {
@@ -253,8 +296,10 @@ wake_answer(int fd, const struct wake_req *req)
 		/* The shim went away: keep the slot for a retry. */
 		return;
 	}
-	if (s != NULL)
+	if (s != NULL) {
 		wake_slot_free(s);
+		wake_pump();
+	}
 }
 
 static void
@@ -363,22 +408,28 @@ wake_live_cb(struct ev_loop *loop, ev_timer *w, int revents)
 		wake_exit("the server's listener is closed");
 }
 
+/* Drop what the server never took; wake again what it may have lost. */
 static void
 wake_sweep_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct wake_slot *s, *next;
+	ev_tstamp now = ev_now(loop);
 
 	(void)w;
 	(void)revents;
-	for (s = LIST_FIRST(&wk.slots); s != NULL; s = next) {
-		next = LIST_NEXT(s, entry);
-		if (ev_now(loop) - s->at > WAKE_SLOT_TTL) {
+	for (s = TAILQ_FIRST(&wk.slots); s != NULL; s = next) {
+		next = TAILQ_NEXT(s, entry);
+		if (now - s->at > WAKE_SLOT_TTL) {
 			log_warnx("server for %s did not accept a client "
 				  "within %.0fs; dropped it",
 			    wk.wc.asked_str, WAKE_SLOT_TTL);
 			wake_slot_free(s);
+		} else if (s->state == SLOT_WOKEN &&
+		    now - s->woken > WAKE_REWAKE) {
+			wake_kick(s);
 		}
 	}
+	wake_pump();
 }
 
 static int
@@ -450,7 +501,10 @@ wake_main(int ctl_fd)
 		return 1;
 	}
 	wk.loop = ev_default_loop(EVFLAG_AUTO);
-	LIST_INIT(&wk.slots);
+	TAILQ_INIT(&wk.slots);
+	wk.window = wk.wc.backlog < 1 ? 1
+		    : wk.wc.backlog > WAKE_WINDOW_MAX ? WAKE_WINDOW_MAX
+						      : (unsigned)wk.wc.backlog;
 	snprintf(wk.rc.host, sizeof(wk.rc.host), "%s", wk.wc.relay_host);
 	wk.rc.port = (unsigned)atoi(wk.wc.relay_port);
 	wk.rc.loop = wk.loop;
@@ -481,7 +535,7 @@ wake_main(int ctl_fd)
 	ev_io_start(wk.loop, &wk.unix_io);
 	ev_timer_init(&wk.live, wake_live_cb, WAKE_LIVENESS, WAKE_LIVENESS);
 	ev_timer_start(wk.loop, &wk.live);
-	ev_timer_init(&wk.sweep, wake_sweep_cb, 5.0, 5.0);
+	ev_timer_init(&wk.sweep, wake_sweep_cb, 1.0, 1.0);
 	ev_timer_start(wk.loop, &wk.sweep);
 	ev_run(wk.loop, 0);
 	return 0;

@@ -75,6 +75,7 @@ struct wake_conf {
 	int32_t ext;			/* 0: original protocol only */
 	int32_t debug;
 	int32_t pool;			/* pre-opened data connections */
+	int32_t backlog;		/* the server's listen() backlog */
 };
 
 #endif

@@ -1,0 +1,74 @@
+#!/bin/bash
+# ext_auth.sh - the authentication extension and data connections that
+# cannot be stolen: wrong, missing and replayed secrets, forged and stray
+# data connections, and the right secret working end to end.
+. "$(dirname "$0")/lib.sh"
+TOOL=$TOP/tests/peers/ext_tool.py
+
+echo "a-shared-secret-of-some-length" >"$T/secret"
+echo "another-secret-entirely" >"$T/wrong"
+start_relayd -secret-file "$T/secret" -hello-timeout 2 || exit 1
+check "relayd says a secret is required" \
+    grep -q 'a shared secret is required' "$RELAYD_LOG"
+
+mkdir -p "$T/www" && echo authenticated-page >"$T/www/index.html"
+serve() { # serve NAME SECRETFILE
+	local port
+	port=$(free_port)
+	(cd "$T/www" && LD_PRELOAD=$SHIM_PRELOAD RELAY_HOST=127.0.0.1 \
+	    RELAY_PORT=$RELAYD_PORT RELAY_SECRET_FILE=$2 \
+	    RELAY_ADDR_FILE=$T/$1.addr exec python3 -m http.server \
+	    --bind 127.0.0.1 "$port") >"$T/$1.log" 2>&1 &
+	PIDS+=($!)
+	SERVE_PID=$!
+}
+
+# No secret: listen() fails with a clear message, the server exits.
+serve nosecret ""
+wait_for 10 bash -c "! kill -0 $SERVE_PID"
+check "server without the secret exits" bash -c "! kill -0 $SERVE_PID"
+check "shim says the relay wants a secret" \
+    grep -q 'relayshim: cannot register .*requires a shared secret' "$T/nosecret.log"
+
+# Wrong secret.
+serve wrong "$T/wrong"
+wait_for 10 bash -c "! kill -0 $SERVE_PID"
+check "server with a wrong secret exits" bash -c "! kill -0 $SERVE_PID"
+check "shim reports the refusal" \
+    grep -q 'relayshim: cannot register .*authentication failed' "$T/wrong.log"
+check "relayd logs the failed authentication" \
+    grep -q 'failed authentication' "$RELAYD_LOG"
+
+# The right secret.
+serve good "$T/secret"
+wait_for 10 test -s "$T/good.addr"
+addr=$(cat "$T/good.addr" 2>/dev/null)
+check "right secret: registered" test -n "$addr"
+check "right secret: page served through the relay" \
+    bash -c "curl -sS -m 5 http://$addr/ | grep -q authenticated-page"
+
+# A peer of the original protocol cannot register at all.
+python3 - "$RELAYD_PORT" <<'PY' >"$T/orig.out" 2>&1
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
+s.settimeout(10)
+print("got %r" % s.recv(100))
+PY
+check "original-protocol peer is closed without a port" grep -q "got b''" "$T/orig.out"
+check "relayd logs the missing handshake" \
+    grep -q 'no authenticated \[HELLO\] in time' "$RELAYD_LOG"
+
+check "replayed handshake refused" python3 "$TOOL" auth-replay 127.0.0.1 "$RELAYD_PORT" "$T/secret"
+check "wrong MAC refused" python3 "$TOOL" auth-wrong 127.0.0.1 "$RELAYD_PORT"
+check "forged and stray data connections refused (auth)" \
+    python3 "$TOOL" forge-data 127.0.0.1 "$RELAYD_PORT" "$T/secret"
+check "relayd still serves after all that" \
+    bash -c "curl -sS -m 5 http://$addr/ | grep -q authenticated-page"
+
+# Without a secret, forged data connections are refused all the same.
+start_relayd -hello-timeout 2 || exit 1
+check "forged and stray data connections refused (no auth)" \
+    python3 "$TOOL" forge-data 127.0.0.1 "$RELAYD_PORT"
+check "pipelined notifications, paired by id" \
+    python3 "$TOOL" pipeline 127.0.0.1 "$RELAYD_PORT" 20
+finish

@@ -1,0 +1,56 @@
+#!/bin/bash
+# ext_reconnect.sh - relayd killed under a running server and started
+# again: the server is reachable again on the same public port within
+# seconds, without a restart; a session in flight on the dead relay ends.
+. "$(dirname "$0")/lib.sh"
+
+ctl=$(free_port)
+start_relayd -port "$ctl" || exit 1
+mkdir -p "$T/www" && echo reconnect-page >"$T/www/index.html"
+port=$(free_port)
+(cd "$T/www" && LD_PRELOAD=$SHIM_PRELOAD RELAY_HOST=127.0.0.1 \
+    RELAY_PORT=$ctl RELAY_ADDR_FILE=$T/addr \
+    exec python3 -m http.server --bind 127.0.0.1 "$port") >"$T/py.log" 2>&1 &
+srv=$!
+PIDS+=($srv)
+wait_for 10 test -s "$T/addr"
+addr=$(cat "$T/addr")
+check "served before the restart" \
+    bash -c "curl -sS -m 5 http://$addr/ | grep -q reconnect-page"
+
+# A session in flight: a client that holds a connection open.
+python3 - "$addr" "$T/inflight.ready" >"$T/inflight.out" 2>&1 <<'PY' &
+import socket, sys, time
+h, p = sys.argv[1].rsplit(":", 1)
+s = socket.create_connection((h, int(p)), timeout=30)
+s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n")   # incomplete request
+open(sys.argv[2], "w").close()
+s.settimeout(30)
+try:
+    b = s.recv(100)
+    print("ended: %r" % b)
+except OSError as e:
+    print("ended: %s" % e)
+PY
+inflight=$!
+PIDS+=($inflight)
+wait_for 10 test -e "$T/inflight.ready"
+# The session is paired once relayd logs it.
+wait_for 10 grep -q 'Server connected' "$RELAYD_LOG"
+sleep 0.2
+
+kill -9 "$RELAYD_PID"
+wait_for 10 bash -c "! kill -0 $inflight"
+check "the in-flight session ended when the relay died" \
+    grep -q '^ended' "$T/inflight.out"
+note "in-flight client: $(cat "$T/inflight.out")"
+check "the server survives the relay's death" kill -0 "$srv"
+
+start_relayd -port "$ctl" || exit 1
+check "reachable again on the same public port" \
+    wait_for 15 bash -c "curl -sS -m 2 http://$addr/ | grep -q reconnect-page"
+check "relayd gave the same public port back" \
+    grep -q "Serving relay requests on port ${addr##*:}" "$RELAYD_LOG"
+check "the helper logged the loss and the new registration" \
+    grep -q 'registered again' "$T/py.log"
+finish

@@ -1,0 +1,248 @@
+#!/usr/bin/env python3
+"""ext_tool.py - raw protocol peers for the extension tests.
+
+Each mode speaks the wire protocol by hand (docs/PROTOCOL.md), checks what
+relayd answers, and exits 0 when every check held, 1 otherwise (reasons
+on stderr).  All waits are bounded.
+
+  auth-replay HOST CTL SECRETFILE   a good handshake, then the same [AUTH]
+                                    bytes replayed on a new connection
+  auth-wrong HOST CTL               a handshake with a wrong secret
+  forge-data HOST CTL [SECRETFILE]  forged and stray data connections must
+                                    never receive a client's bytes
+  pipeline HOST CTL N               N clients at once: N [NEW] lines before
+                                    any data connection, each paired by id
+"""
+import hashlib
+import hmac
+import socket
+import sys
+import time
+
+TIMEOUT = 10.0
+
+
+def die(msg):
+    sys.stderr.write("ext_tool: %s\n" % msg)
+    sys.exit(1)
+
+
+class Line:
+    """A line reader over a socket that never reads past a LF."""
+
+    def __init__(self, sock):
+        self.s = sock
+        self.buf = b""
+
+    def read(self, timeout=TIMEOUT):
+        self.s.settimeout(timeout)
+        while b"\n" not in self.buf:
+            b = self.s.recv(4096)
+            if not b:
+                return None
+            self.buf += b
+        line, self.buf = self.buf.split(b"\n", 1)
+        return line.decode()
+
+
+def fields(line):
+    out = {}
+    for tok in line.split(" ")[1:]:
+        if "=" in tok:
+            k, v = tok.split("=", 1)
+            out[k] = v
+    return out
+
+
+def mac(secret, msg):
+    return hmac.new(secret, msg.encode(), hashlib.sha256).hexdigest()
+
+
+def read_secret(path):
+    with open(path, "rb") as f:
+        return f.read().rstrip(b"\r\n")
+
+
+def register(host, ctl, secret=None, ext="addr,pipe"):
+    s = socket.create_connection((host, int(ctl)), timeout=TIMEOUT)
+    r = Line(s)
+    s.sendall(("[HELLO] v=1 ext=%s\n" % ext).encode())
+    line = r.read()
+    if line is not None and line.startswith("[CHALLENGE]"):
+        nonce = line.split(" ")[1]
+        if secret is None:
+            die("relay asked for a secret we do not have")
+        s.sendall(("[AUTH] %s\n" % mac(secret, "relayd-ctl:" + nonce)).encode())
+        line = r.read()
+    if line is None or not line.startswith("[OK]"):
+        die("registration refused: %r" % line)
+    return s, r, fields(line)
+
+
+def cmd_auth_replay(a):
+    host, ctl, secret = a[0], a[1], read_secret(a[2])
+    s1 = socket.create_connection((host, int(ctl)), timeout=TIMEOUT)
+    r1 = Line(s1)
+    s1.sendall(b"[HELLO] v=1\n")
+    ch1 = r1.read()
+    if ch1 is None or not ch1.startswith("[CHALLENGE] "):
+        die("no challenge: %r" % ch1)
+    auth = "[AUTH] %s\n" % mac(secret, "relayd-ctl:" + ch1.split(" ")[1])
+    s1.sendall(auth.encode())
+    ok = r1.read()
+    if ok is None or not ok.startswith("[OK]"):
+        die("the right secret was refused: %r" % ok)
+    # An eavesdropper replays every byte it saw on a new connection.
+    s2 = socket.create_connection((host, int(ctl)), timeout=TIMEOUT)
+    r2 = Line(s2)
+    s2.sendall(b"[HELLO] v=1\n")
+    ch2 = r2.read()
+    if ch2 is None or not ch2.startswith("[CHALLENGE] "):
+        die("no challenge on the second connection: %r" % ch2)
+    if ch2 == ch1:
+        die("the relay reused a nonce: %s" % ch2)
+    s2.sendall(auth.encode())
+    verdict = r2.read()
+    if verdict is None or not verdict.startswith("[ERR]"):
+        die("a replayed handshake was accepted: %r" % verdict)
+    if r2.read() is not None:
+        die("the relay kept a refused connection open")
+    print("replay refused: %s" % verdict)
+
+
+def cmd_auth_wrong(a):
+    host, ctl = a[0], a[1]
+    s = socket.create_connection((host, int(ctl)), timeout=TIMEOUT)
+    r = Line(s)
+    s.sendall(b"[HELLO] v=1\n")
+    ch = r.read()
+    if ch is None or not ch.startswith("[CHALLENGE] "):
+        die("no challenge: %r" % ch)
+    s.sendall(("[AUTH] %s\n" % mac(b"not-the-secret", "relayd-ctl:" +
+                                   ch.split(" ")[1])).encode())
+    verdict = r.read()
+    if verdict is None or not verdict.startswith("[ERR]"):
+        die("a wrong secret was accepted: %r" % verdict)
+    print("wrong secret refused: %s" % verdict)
+
+
+def drain(sock, timeout):
+    """Bytes until EOF/reset or timeout; None if still open at timeout."""
+    sock.settimeout(timeout)
+    got = b""
+    try:
+        while True:
+            b = sock.recv(4096)
+            if not b:
+                return got
+            got += b
+    except socket.timeout:
+        return None
+    except OSError:
+        return got
+
+
+def cmd_forge_data(a):
+    host, ctl = a[0], a[1]
+    secret = read_secret(a[2]) if len(a) > 2 else None
+    s, r, ok = register(host, ctl, secret)
+    port, sport, key = int(ok["port"]), int(ok["sport"]), ok["reg"]
+    c = socket.create_connection((host, port), timeout=TIMEOUT)
+    c.sendall(b"for-the-real-server")
+    new = r.read()
+    if new is None or not new.startswith("[NEW]%d " % sport):
+        die("bad notification: %r" % new)
+    cid = fields(new)["id"]
+    # 1: a stray connection that says nothing.
+    stray = socket.create_connection((host, sport), timeout=TIMEOUT)
+    # 2: the right id with a wrong registration key.
+    f1 = socket.create_connection((host, sport), timeout=TIMEOUT)
+    f1.sendall(("[DATA] reg=%s id=%s\n" % ("0" * 32, cid)).encode())
+    # 3: the right key, an id that was never announced.
+    f2 = socket.create_connection((host, sport), timeout=TIMEOUT)
+    f2.sendall(("[DATA] reg=%s id=%x\n" % (key, int(cid, 16) ^ 1)).encode())
+    forged = [f1, f2]
+    if secret is not None:
+        # 4: key and id right, but a MAC made without the secret.
+        f3 = socket.create_connection((host, sport), timeout=TIMEOUT)
+        f3.sendall(("[DATA] reg=%s id=%s mac=%s\n" %
+                    (key, cid, "ab" * 32)).encode())
+        forged.append(f3)
+    for i, f in enumerate(forged):
+        got = drain(f, 5)
+        if got is None:
+            die("forged data connection %d was kept open" % i)
+        if b"for-the-real-server" in got:
+            die("forged data connection %d got the client's bytes" % i)
+    line = "[DATA] reg=%s id=%s" % (key, cid)
+    if secret is not None:
+        line += " mac=%s" % mac(secret, "relayd-data:%s:%s" % (key, cid))
+    d = socket.create_connection((host, sport), timeout=TIMEOUT)
+    d.sendall((line + "\n").encode())
+    d.settimeout(TIMEOUT)
+    want = b"for-the-real-server"
+    got = b""
+    while len(got) < len(want):
+        b = d.recv(4096)
+        if not b:
+            break
+        got += b
+    if got != want:
+        die("the real data connection got %r" % got)
+    d.sendall(b"reply")
+    c.settimeout(TIMEOUT)
+    if c.recv(100) != b"reply":
+        die("the client did not get the reply")
+    got = drain(stray, 15)
+    if got is None or got:
+        die("the stray connection was not closed empty: %r" % got)
+    print("forged and stray data connections refused; real one paired")
+
+
+def cmd_pipeline(a):
+    host, ctl, n = a[0], a[1], int(a[2])
+    s, r, ok = register(host, ctl)
+    port, sport, key = int(ok["port"]), int(ok["sport"]), ok["reg"]
+    clients = {}
+    for i in range(n):
+        c = socket.create_connection((host, port), timeout=TIMEOUT)
+        c.sendall(b"client-%d;" % i)
+        clients[c.getsockname()[1]] = (i, c)
+    news = []
+    for _ in range(n):
+        line = r.read()
+        if line is None or not line.startswith("[NEW]"):
+            die("expected %d notifications, got %r after %d" %
+                (n, line, len(news)))
+        news.append(fields(line))
+    # Answer in reverse order: pairing must follow the ids, not FIFO.
+    for f in reversed(news):
+        src_port = int(f["from"].rsplit(":", 1)[1])
+        i, c = clients[src_port]
+        d = socket.create_connection((host, sport), timeout=TIMEOUT)
+        d.sendall(("[DATA] reg=%s id=%s\n" % (key, f["id"])).encode())
+        want = b"client-%d;" % i
+        d.settimeout(TIMEOUT)
+        got = b""
+        while len(got) < len(want):
+            b = d.recv(100)
+            if not b:
+                break
+            got += b
+        if got != want:
+            die("data connection for %s got %r, want %r" %
+                (f["id"], got, want))
+        d.close()
+    print("%d pipelined clients paired by id" % n)
+
+
+def main():
+    if len(sys.argv) < 2:
+        die("usage: see the docstring")
+    mode, args = sys.argv[1], sys.argv[2:]
+    {"auth-replay": cmd_auth_replay, "auth-wrong": cmd_auth_wrong,
+     "forge-data": cmd_forge_data, "pipeline": cmd_pipeline}[mode](args)
+
+
+if __name__ == "__main__":
+    main()
