@@ -1,0 +1,142 @@
+#!/bin/bash
+# wan.sh - the WAN profile of `make bench`: time to first byte for a new
+# client, direct and through relayd, across a slow relay<->server link.
+#
+# Three network namespaces created here and deleted on exit:
+#
+#   client 10.201.1.1 --veth-- 10.201.1.2 relay 10.201.2.2 --veth-- 10.201.2.1 server
+#                                        (routes)         netem 20 ms each way
+#
+# The direct path is routed through the relay namespace, so both paths
+# cross the delayed link: direct pays a connect and a request round trip;
+# relayd adds the [NEW] notification and the server's dial back.  The
+# addresses exist only inside these namespaces.
+#
+# Environment: BENCH_RES (results.tsv to append to; required), WAN_N
+# (connections per sample, default 20), WAN_DELAY (default 20ms).
+set -u
+cd "$(dirname "$0")/.."
+TOP=$PWD
+export BUILD=${BUILD:-build}
+RES=${BENCH_RES:?BENCH_RES must name the results file}
+N=${WAN_N:-20}
+DELAY=${WAN_DELAY:-20ms}
+# shellcheck source=../tests/e2e/lib.sh
+. tests/e2e/lib.sh
+RBENCH=$TOP/$BUILD/bench/rbench
+NS_C=rbwan-c-$$ NS_R=rbwan-r-$$ NS_S=rbwan-s-$$
+
+rec() { printf '%s\t%s\t%s\t%s\t%s\n' "$@" >>"$RES"; }
+kv() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" | head -1; }
+skip() {
+	echo "WAN profile: SKIP ($*)"
+	rec 0 skip wan reason "$*"
+	exit 0
+}
+
+wan_cleanup() {
+	cleanup
+	for ns in "$NS_C" "$NS_R" "$NS_S"; do
+		ip netns del "$ns" 2>/dev/null
+	done
+}
+trap wan_cleanup EXIT
+
+command -v ip >/dev/null || skip "ip not installed"
+command -v tc >/dev/null || skip "tc not installed"
+ip netns add "$NS_C" 2>/dev/null || skip "ip netns does not work here"
+ip netns add "$NS_R" && ip netns add "$NS_S" || skip "ip netns add failed"
+
+setup() {
+	ip link add c0 netns "$NS_C" type veth peer name r0 netns "$NS_R" &&
+	ip link add r1 netns "$NS_R" type veth peer name s0 netns "$NS_S" &&
+	for ns in "$NS_C" "$NS_R" "$NS_S"; do
+		ip -n "$ns" link set lo up || return 1
+	done &&
+	ip -n "$NS_C" addr add 10.201.1.1/24 dev c0 &&
+	ip -n "$NS_R" addr add 10.201.1.2/24 dev r0 &&
+	ip -n "$NS_R" addr add 10.201.2.2/24 dev r1 &&
+	ip -n "$NS_S" addr add 10.201.2.1/24 dev s0 &&
+	ip -n "$NS_C" link set c0 up && ip -n "$NS_R" link set r0 up &&
+	ip -n "$NS_R" link set r1 up && ip -n "$NS_S" link set s0 up &&
+	ip -n "$NS_C" route add default via 10.201.1.2 &&
+	ip -n "$NS_S" route add default via 10.201.2.2 &&
+	ip netns exec "$NS_R" sysctl -q -w net.ipv4.ip_forward=1 &&
+	tc -n "$NS_R" qdisc add dev r1 root netem delay "$DELAY" &&
+	tc -n "$NS_S" qdisc add dev s0 root netem delay "$DELAY"
+}
+setup || skip "could not set up veth/netem (kernel without veth or netem?)"
+
+in_ns() {
+	local ns=$1
+	shift
+	ip netns exec "$ns" "$@"
+}
+
+# direct server, relayd, and rbench dial behind relayd
+spawn "$T/serve.log" ip netns exec "$NS_S" "$RBENCH" serve -l 10.201.2.1:0
+wait_for 10 grep -q 'listening port=' "$T/serve.log" || skip "server failed"
+SPORT=$(kv port <"$T/serve.log")
+RELAYD_LOG=$T/relayd.log
+spawn "$RELAYD_LOG" ip netns exec "$NS_R" "$RELAYD" -port 0 -bind 0.0.0.0
+wait_for 10 grep -q 'servers register on port' "$RELAYD_LOG" ||
+    skip "relayd failed to start"
+CTL=$(sed -n 's/.*servers register on port \([0-9]*\).*/\1/p' "$RELAYD_LOG")
+spawn "$T/dial.log" ip netns exec "$NS_S" "$RBENCH" dial -r "10.201.2.2:$CTL"
+PUB=$(nth_public_port 1 "$RELAYD_LOG") || skip "rbench dial did not register"
+
+out=$(in_ns "$NS_R" "$RBENCH" lat -c "10.201.2.1:$SPORT" -n 10 -w 2 -t 10)
+RTT=$(awk '{ for (i = 1; i <= NF; i++) if ($i ~ /^p50_us=/) {
+    sub(/p50_us=/, "", $i); printf "%.2f", $i / 1000 } }' <<<"$out")
+rec 1 wan relay-server rtt_ms "$RTT"
+echo "  relay<->server RTT $RTT ms"
+
+# A B A B: two rounds, each a batch of new connections
+for round in 1 2; do
+	for c in direct relayd; do
+		if [ $c = direct ]; then
+			addr=10.201.2.1:$SPORT
+		else
+			addr=10.201.1.2:$PUB
+		fi
+		out=$(in_ns "$NS_C" "$RBENCH" ttfb -c "$addr" -n "$N" -t 60)
+		v=$(kv p50_ms <<<"$out")
+		[ -n "$v" ] && rec "$round" wan "$c" ttfb_ms "$v"
+		echo "  ttfb $c: p50 ${v:-?} ms ($out)"
+	done
+done
+
+# Does a single event-loop server under the shim keep serving existing
+# clients while new ones connect?  Needs the shim.
+if [ ! -f "$SHIM" ]; then
+	echo "  event-loop stall under the shim: SKIP (shim not built)"
+	rec 0 skip wan-stall reason "shim not built"
+	exit 0
+fi
+rm -f "$T/shim.addr"
+spawn "$T/shim.log" ip netns exec "$NS_S" env LD_PRELOAD="$SHIM_PRELOAD" \
+    RELAY_HOST=10.201.2.2 RELAY_PORT="$CTL" RELAY_ADDR_FILE="$T/shim.addr" \
+    "$RBENCH" serve -T 1 -l 0.0.0.0:0
+if ! wait_for 10 test -s "$T/shim.addr"; then
+	echo "  event-loop stall under the shim: no public address"
+	rec 0 skip wan-stall reason "shim did not register"
+	exit 0
+fi
+SHIM_PORT=$(sed 's/.*://' "$T/shim.addr" | head -1)
+saddr=10.201.1.2:$SHIM_PORT
+quiet=$(in_ns "$NS_C" "$RBENCH" lat -H -c "$saddr" -n 40 -w 2 -t 20)
+in_ns "$NS_C" "$RBENCH" lat -H -c "$saddr" -n 100000 -w 2 -t 3 \
+    >"$T/busy.out" 2>&1 &
+lpid=$!
+arrivals=$(in_ns "$NS_C" "$RBENCH" ttfb -c "$saddr" -n 1000 -t 3)
+wait "$lpid"
+busy=$(cat "$T/busy.out")
+rec 0 wan-stall shim quiet_p50_ms "$(kv p50_us <<<"$quiet" |
+    awk '{ printf "%.2f", $1 / 1000 }')"
+rec 0 wan-stall shim busy_max_ms "$(kv max_us <<<"$busy" |
+    awk '{ printf "%.2f", $1 / 1000 }')"
+rec 0 wan-stall shim busy_p99_ms "$(kv p99_us <<<"$busy" |
+    awk '{ printf "%.2f", $1 / 1000 }')"
+echo "  existing client alone: $quiet"
+echo "  existing client while new ones arrive: $busy"
+echo "  new clients meanwhile: $arrivals"
