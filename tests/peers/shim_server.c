@@ -44,6 +44,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
@@ -115,6 +116,29 @@ ss_usage(void)
 			"null] -l ADDR... [-d pidfile] [-c [-L ADDR]] [-r] "
 			"[-x] [-X]\n");
 	exit(2);
+}
+
+/* "a.b.c.d:port" or "[v6]:port", v4-mapped addresses left as they are:
+ * the tests check the family accept() reported. */
+static void
+ss_format(char *out, size_t len, const struct sockaddr *sa)
+{
+	char host[INET6_ADDRSTRLEN];
+
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *sin = (const struct sockaddr_in *)sa;
+
+		inet_ntop(AF_INET, &sin->sin_addr, host, sizeof(host));
+		snprintf(out, len, "%s:%u", host, ntohs(sin->sin_port));
+	} else if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *sin6 =
+		    (const struct sockaddr_in6 *)sa;
+
+		inet_ntop(AF_INET6, &sin6->sin6_addr, host, sizeof(host));
+		snprintf(out, len, "[%s]:%u", host, ntohs(sin6->sin6_port));
+	} else {
+		snprintf(out, len, "family-%d", sa->sa_family);
+	}
 }
 
 static void
@@ -316,10 +340,8 @@ ss_accept_one(int i, int use4, int flags)
 		for (size_t k = given; k < sizeof(buf); k++)
 			if (buf[k] != SS_GUARD)
 				guard = 0;
-		if (ss.addr_style == 0 &&
-		    proto_addr_format(peer, sizeof(peer),
-				      (struct sockaddr *)buf) == -1)
-			snprintf(peer, sizeof(peer), "?");
+		if (ss.addr_style == 0)
+			ss_format(peer, sizeof(peer), (struct sockaddr *)buf);
 	} else {
 		len = 0;
 	}
