@@ -151,7 +151,6 @@ reg_close(struct reg *reg, const char *why)
 {
 	struct ev_loop *loop = reg->worker->loop;
 	struct client *c;
-	struct session *s;
 
 	if (reg->state == REG_CLOSED)
 		return;
@@ -176,15 +175,13 @@ reg_close(struct reg *reg, const char *why)
 	}
 	while (!TAILQ_EMPTY(&reg->dconns))
 		reg_dconn_free(TAILQ_FIRST(&reg->dconns));
-	LIST_FOREACH(s, &reg->worker->sessions, entry)
-		if (s->reg == reg)
-			s->reg = NULL;
 	if (reg->cl_fd != -1)
 		close(reg->cl_fd);
 	if (reg->sv_fd != -1)
 		close(reg->sv_fd);
 	close(reg->ctl_fd);
 	LIST_REMOVE(reg, entry);
+	reg_share_release(reg->share);
 	stats_reg_remove(reg);
 	reg_limits_release(&reg->peer);
 	free(reg);
@@ -429,7 +426,8 @@ reg_client_cb(struct ev_loop *loop, ev_io *w, int revents)
 		atomic_fetch_add(&stats.queued, 1);
 		log_info("Client connected: %s", c->addr_str);
 		if (reg->nqueued + reg->nannounced >= conf.max_queue ||
-		    reg->nsessions + reg->nqueued + reg->nannounced >=
+		    atomic_load(&reg->share->sessions) + reg->nqueued +
+			    reg->nannounced >=
 			conf.max_sessions) {
 			atomic_fetch_add(&stats.err_limit, 1);
 			reg_client_free(reg, c,
@@ -449,8 +447,7 @@ reg_pair(struct reg *reg, struct client *c, int data_fd)
 	TAILQ_REMOVE(&reg->announced, c, entry);
 	reg->nannounced--;
 	reg_arm_data_timer(reg);
-	if (session_create(reg, c, data_fd) != NULL)
-		reg->nsessions++;
+	session_pair(reg, c, data_fd);
 	reg_announce(reg);
 }
 
@@ -681,7 +678,7 @@ reg_on_hello(struct reg *reg, const struct proto_msg *m)
 	 * pairing for the whole registration, and only advertise the port.
 	 */
 	reg->ext = 0;
-	if (reg->nannounced == 0 && reg->nsessions == 0)
+	if (reg->nannounced == 0 && atomic_load(&reg->share->sessions) == 0)
 		reg->ext = m->ext & (PROTO_EXT_ADDR | PROTO_EXT_PIPE);
 	if (reg->ext & PROTO_EXT_PIPE)
 		reg->ext |= PROTO_EXT_ADDR;
@@ -907,6 +904,15 @@ reg_create(struct worker *w, int ctl_fd)
 	if (getpeername(ctl_fd, (struct sockaddr *)&peer, &len) == -1)
 		memset(&peer, 0, sizeof(peer));
 	reg = calloc(1, sizeof(*reg));
+	if (reg != NULL) {
+		reg->share = calloc(1, sizeof(*reg->share));
+		if (reg->share == NULL) {
+			free(reg);
+			reg = NULL;
+		} else {
+			atomic_init(&reg->share->refs, 1);
+		}
+	}
 	if (reg == NULL) {
 		log_warnx("out of memory for a registration");
 		reg_limits_release(&peer);
@@ -975,10 +981,9 @@ reg_create(struct worker *w, int ctl_fd)
 	(void)reg_open_ports(reg, 0);
 }
 
-/* A session of <reg> ended: room for one more. */
 void
-reg_session_ended(struct reg *reg)
+reg_share_release(struct reg_share *share)
 {
-	reg->nsessions--;
-	reg_announce(reg);
+	if (share != NULL && atomic_fetch_sub(&share->refs, 1) == 1)
+		free(share);
 }

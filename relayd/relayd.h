@@ -88,12 +88,23 @@ enum session_state {
 	SESSION_CLOSED,	   /* both done; about to be freed */
 };
 
+/*
+ * What a session keeps of its registration.  Sessions run on whichever
+ * worker is least busy and may outlive the registration, so this small
+ * part is shared between threads and freed by its last holder.
+ */
+struct reg_share {
+	atomic_uint refs;
+	atomic_uint sessions;	/* open sessions of the registration */
+};
+
 struct session {
 	LIST_ENTRY(session) entry;
 	enum session_state state;
 	uint64_t id;
+	uint64_t reg_id;
 	struct worker *worker;
-	struct reg *reg;	/* NULL once the registration is gone */
+	struct reg_share *share;
 	int client_fd;
 	int data_fd;
 	struct pump pump;
@@ -163,7 +174,7 @@ struct reg {
 	struct client_list announced; /* CLIENT_NOTIFIED, FIFO */
 	unsigned nqueued;
 	unsigned nannounced;
-	unsigned nsessions;
+	struct reg_share *share;
 	struct dconn_list dconns;
 	unsigned ext;		/* negotiated PROTO_EXT_* */
 	unsigned ka;
@@ -172,15 +183,30 @@ struct reg {
 };
 LIST_HEAD(reg_list, reg);
 
+/* Work handed to a worker from another thread. */
+enum handoff_kind {
+	HANDOFF_REG,	 /* a control connection: start a registration */
+	HANDOFF_SESSION, /* a paired client and data connection */
+};
+
+struct handoff {
+	enum handoff_kind kind;
+	int fd;			/* control fd, or the client */
+	int data_fd;
+	uint64_t reg_id;
+	struct reg_share *share;
+};
+
 struct worker {
 	unsigned idx;
 	pthread_t thread;
 	struct ev_loop *loop;
 	ev_async wake;
 	pthread_mutex_t lock;
-	int *inbox;		/* control fds handed over by main */
+	struct handoff *inbox;	/* guarded by lock */
 	size_t inbox_len;
 	size_t inbox_cap;
+	atomic_uint load;	/* sessions running here */
 	int stopping;
 	struct reg_list regs;
 	struct session_list sessions;
@@ -194,17 +220,19 @@ extern struct relayd_stats stats;
 int worker_start_all(unsigned n);
 void worker_stop_all(void);
 int worker_hand_off(int fd);
+struct worker *worker_pick(struct worker *self);
+int worker_send(struct worker *w, const struct handoff *h);
 uint64_t worker_next_id(struct worker *w);
 
 /* reg.c */
 void reg_create(struct worker *w, int ctl_fd);
 void reg_close(struct reg *reg, const char *why);
-void reg_session_ended(struct reg *reg);
+void reg_share_release(struct reg_share *share);
 int reg_limits_admit(const struct sockaddr_storage *peer);
 
 /* session.c */
-struct session *session_create(struct reg *reg, struct client *c,
-    int data_fd);
+void session_pair(struct reg *reg, struct client *c, int data_fd);
+void session_start(struct worker *w, const struct handoff *h);
 void session_close(struct session *s, const char *why);
 
 #endif

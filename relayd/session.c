@@ -48,9 +48,10 @@ session_close(struct session *s, const char *why)
 	close(s->client_fd);
 	close(s->data_fd);
 	atomic_fetch_sub(&stats.sessions, 1);
+	atomic_fetch_sub(&s->worker->load, 1);
+	atomic_fetch_sub(&s->share->sessions, 1);
+	reg_share_release(s->share);
 	LIST_REMOVE(s, entry);
-	if (s->reg != NULL)
-		reg_session_ended(s->reg);
 	free(s);
 }
 
@@ -83,44 +84,75 @@ session_pump_cb(struct pump *p, int dir, enum pump_end end, int err)
 }
 
 /*
- * session_create: pair client <c> (freed here) with <data_fd>.  Returns
- * the session, or NULL after closing both sockets.
+ * session_start: run a paired session on worker <w> (this thread).  On
+ * failure the sockets are closed and the share's counts undone.
  */
-struct session *
-session_create(struct reg *reg, struct client *c, int data_fd)
+void
+session_start(struct worker *w, const struct handoff *h)
 {
-	struct worker *w = reg->worker;
-	char addr[NET_ADDR_LEN];
-	struct session *s;
+	struct session *s = calloc(1, sizeof(*s));
 
-	atomic_fetch_sub(&stats.queued, 1);
-	s = calloc(1, sizeof(*s));
 	if (s == NULL) {
 		log_warnx("reg %llu: out of memory for a session",
-		    (unsigned long long)reg->id);
-		close(c->fd);
-		close(data_fd);
-		free(c);
-		return NULL;
+		    (unsigned long long)h->reg_id);
+		close(h->fd);
+		close(h->data_fd);
+		atomic_fetch_sub(&stats.sessions, 1);
+		atomic_fetch_sub(&w->load, 1);
+		atomic_fetch_sub(&h->share->sessions, 1);
+		reg_share_release(h->share);
+		return;
 	}
+	s->id = worker_next_id(w);
+	s->reg_id = h->reg_id;
+	s->worker = w;
+	s->share = h->share;
+	s->state = SESSION_OPEN;
+	s->client_fd = h->fd;
+	s->data_fd = h->data_fd;
+	LIST_INSERT_HEAD(&w->sessions, s, entry);
+	log_debug("session %llu: reg %llu, on worker %u",
+	    (unsigned long long)s->id, (unsigned long long)h->reg_id, w->idx);
+	pump_start(&s->pump, w->loop, &w->pipes, s->client_fd, s->data_fd,
+	    session_pump_cb, s);
+}
+
+/*
+ * session_pair: client <c> (freed here) met its data connection.  The
+ * session runs on the least busy worker, so one registration's traffic
+ * can use every core.
+ */
+void
+session_pair(struct reg *reg, struct client *c, int data_fd)
+{
+	struct worker *w = worker_pick(reg->worker);
+	char addr[NET_ADDR_LEN];
+	struct handoff h;
+
+	atomic_fetch_sub(&stats.queued, 1);
 	/* The original printed the client's address here; print the
 	 * data connection's, as the wording says. */
 	log_info("Server connected: %s",
 	    net_peer_str(data_fd, addr, sizeof(addr)));
-	s->id = worker_next_id(w);
-	s->worker = w;
-	s->reg = reg;
-	s->state = SESSION_OPEN;
-	s->client_fd = c->fd;
-	s->data_fd = data_fd;
-	log_debug("session %llu: client %s paired on reg %llu",
-	    (unsigned long long)s->id, c->addr_str,
-	    (unsigned long long)reg->id);
+	log_debug("reg %llu: client %s paired", (unsigned long long)reg->id,
+	    c->addr_str);
+	memset(&h, 0, sizeof(h));
+	h.kind = HANDOFF_SESSION;
+	h.fd = c->fd;
+	h.data_fd = data_fd;
+	h.reg_id = reg->id;
+	h.share = reg->share;
 	free(c);
-	LIST_INSERT_HEAD(&w->sessions, s, entry);
+	atomic_fetch_add(&h.share->refs, 1);
+	atomic_fetch_add(&h.share->sessions, 1);
 	atomic_fetch_add(&stats.sessions, 1);
 	atomic_fetch_add(&stats.sessions_total, 1);
-	pump_start(&s->pump, w->loop, &w->pipes, s->client_fd, s->data_fd,
-	    session_pump_cb, s);
-	return s;
+	atomic_fetch_add(&w->load, 1);
+	if (w != reg->worker && worker_send(w, &h) == 0)
+		return;
+	if (w != reg->worker) {
+		atomic_fetch_sub(&w->load, 1);
+		atomic_fetch_add(&reg->worker->load, 1);
+	}
+	session_start(reg->worker, &h);
 }

@@ -22,10 +22,11 @@
  * thread never reads a worker's structures. */
 struct stats_reg {
 	const struct reg *reg;
+	struct reg_share *share; /* a reference of ours: live counts */
 	unsigned long long id;
 	char peer[64];
 	unsigned cport, sport;
-	unsigned sessions, queued;
+	unsigned queued;
 };
 
 struct stats_conn {
@@ -61,6 +62,8 @@ stats_reg_add(struct reg *reg)
 		stats_capregs = cap;
 	}
 	memset(&stats_regs[stats_nregs], 0, sizeof(stats_regs[0]));
+	atomic_fetch_add(&reg->share->refs, 1);
+	stats_regs[stats_nregs].share = reg->share;
 	stats_regs[stats_nregs++].reg = reg;
 	pthread_mutex_unlock(&stats_lock);
 	stats_reg_update(reg);
@@ -79,7 +82,6 @@ stats_reg_update(struct reg *reg)
 		snprintf(r->peer, sizeof(r->peer), "%s", reg->peer_str);
 		r->cport = reg->cport;
 		r->sport = reg->sport;
-		r->sessions = reg->nsessions;
 		r->queued = reg->nqueued + reg->nannounced;
 		break;
 	}
@@ -92,6 +94,7 @@ stats_reg_remove(struct reg *reg)
 	pthread_mutex_lock(&stats_lock);
 	for (size_t i = 0; i < stats_nregs; i++) {
 		if (stats_regs[i].reg == reg) {
+			reg_share_release(stats_regs[i].share);
 			stats_regs[i] = stats_regs[--stats_nregs];
 			break;
 		}
@@ -155,7 +158,8 @@ stats_render(size_t *outlen)
 		fprintf(f,
 		    "relayd_registration_sessions{id=\"%llu\",peer=\"%s\","
 		    "public_port=\"%u\",server_port=\"%u\"} %u\n",
-		    r->id, r->peer, r->cport, r->sport, r->sessions);
+		    r->id, r->peer, r->cport, r->sport,
+		    atomic_load(&r->share->sessions));
 	}
 	fprintf(f, "# HELP relayd_registration_queued Clients waiting per "
 		   "registration.\n# TYPE relayd_registration_queued gauge\n");

@@ -32,24 +32,31 @@ static void
 worker_wake_cb(struct ev_loop *loop, ev_async *a, int revents)
 {
 	struct worker *w = a->data;
-	int *fds, stopping;
+	struct handoff *in;
+	int stopping;
 	size_t n;
 
 	(void)revents;
 	pthread_mutex_lock(&w->lock);
-	fds = w->inbox;
+	in = w->inbox;
 	n = w->inbox_len;
 	w->inbox = NULL;
 	w->inbox_len = w->inbox_cap = 0;
 	stopping = w->stopping;
 	pthread_mutex_unlock(&w->lock);
 	for (size_t i = 0; i < n; i++) {
-		if (stopping)
-			close(fds[i]);
-		else
-			reg_create(w, fds[i]);
+		if (in[i].kind == HANDOFF_REG) {
+			if (stopping)
+				close(in[i].fd);
+			else
+				reg_create(w, in[i].fd);
+		} else {
+			/* Started even when stopping: the sweep below closes
+			 * it through the one teardown path. */
+			session_start(w, &in[i]);
+		}
 	}
-	free(fds);
+	free(in);
 	if (stopping) {
 		while (!LIST_EMPTY(&w->regs))
 			reg_close(LIST_FIRST(&w->regs), "relayd is stopping");
@@ -101,16 +108,14 @@ worker_start_all(unsigned n)
 	return 0;
 }
 
-/* Returns 0, or -1 (the caller closes <fd>). */
+/* Queue <h> for worker <w>; 0, or -1 when out of memory. */
 int
-worker_hand_off(int fd)
+worker_send(struct worker *w, const struct handoff *h)
 {
-	struct worker *w = &workers[next_worker++ % nworkers];
-
 	pthread_mutex_lock(&w->lock);
 	if (w->inbox_len == w->inbox_cap) {
 		size_t cap = w->inbox_cap ? w->inbox_cap * 2 : 16;
-		int *n = realloc(w->inbox, cap * sizeof(*n));
+		struct handoff *n = realloc(w->inbox, cap * sizeof(*n));
 
 		if (n == NULL) {
 			pthread_mutex_unlock(&w->lock);
@@ -119,10 +124,38 @@ worker_hand_off(int fd)
 		w->inbox = n;
 		w->inbox_cap = cap;
 	}
-	w->inbox[w->inbox_len++] = fd;
+	w->inbox[w->inbox_len++] = *h;
 	pthread_mutex_unlock(&w->lock);
 	ev_async_send(w->loop, &w->wake);
 	return 0;
+}
+
+/* A new control connection: round robin.  0, or -1 (caller closes). */
+int
+worker_hand_off(int fd)
+{
+	struct handoff h = {.kind = HANDOFF_REG, .fd = fd};
+
+	return worker_send(&workers[next_worker++ % nworkers], &h);
+}
+
+/* The worker with the fewest sessions; <self> when it ties, which saves
+ * a thread hop. */
+struct worker *
+worker_pick(struct worker *self)
+{
+	struct worker *best = self;
+	unsigned least = atomic_load(&self->load);
+
+	for (unsigned i = 0; i < nworkers; i++) {
+		unsigned l = atomic_load(&workers[i].load);
+
+		if (l < least) {
+			least = l;
+			best = &workers[i];
+		}
+	}
+	return best;
 }
 
 void
