@@ -20,26 +20,39 @@ ASAN_PRE=
 [ "$SANITIZE" = 1 ] && ASAN_PRE=$(gcc -print-file-name=libasan.so)
 
 # start_recipe NAME [ENV=VALUE...]: run examples/expose-NAME.sh in its
-# own process group; sets RPID and RADDR (the public address it prints).
+# own process group; sets RPID, RADDR (the public address it prints) and
+# ROUT/RERR (its stdout and stderr, fresh files for every run: a file
+# reused from an earlier run could be read before the new one truncates
+# it).
+RUN=0
 start_recipe() {
 	local name=$1
 	shift
+	RUN=$((RUN + 1))
+	ROUT=$T/$name.$RUN.out
+	RERR=$T/$name.$RUN.err
 	env TMPDIR="$T/tmp" RELAYSHIM_LIB="$SHIM" LD_PRELOAD="$ASAN_PRE" "$@" \
-	    setsid "$TOP/examples/expose-$name.sh" "$RELAY" \
-	    >"$T/$name.out" 2>"$T/$name.err" &
+	    setsid "$TOP/examples/expose-$name.sh" "$RELAY" >"$ROUT" 2>"$RERR" &
 	RPID=$!
 	PIDS+=("$RPID")
 	RADDR=
-	if ! wait_for 20 test -s "$T/$name.out"; then
+	if ! wait_for 20 test -s "$ROUT"; then
 		fail "$name: recipe prints a public address"
-		sed 's/^/  # /' "$T/$name.err" | tail -15
+		sed 's/^/  # /' "$RERR" | tail -15
 		return 1
 	fi
-	RADDR=$(head -1 "$T/$name.out")
+	RADDR=$(head -1 "$ROUT")
 	check "$name: prints the public address alone on stdout" \
-	    grep -Eqx '127\.0\.0\.1:[0-9]+' "$T/$name.out"
+	    grep -Eqx '127\.0\.0\.1:[0-9]+' "$ROUT"
 	note "$name public address $RADDR"
 }
+
+# group_alive PGID: a live process in the group (zombies left to an init
+# that does not reap them do not count).
+group_alive() {
+	ps -o stat= -g "$1" 2>/dev/null | grep -qv '^Z'
+}
+group_gone() { ! group_alive "$1"; }
 
 # stop_recipe NAME: Ctrl-C's effect (SIGTERM here); the recipe must stop
 # its server and remove its temporary directory.
@@ -50,12 +63,12 @@ stop_recipe() {
 	check "$name: recipe removes its temporary directory" \
 	    wait_for 5 test -z "$(ls -A "$T/tmp")"
 	# Anything left in its process group is a server it failed to stop.
-	if kill -0 -- "-$RPID" 2>/dev/null; then
-		fail "$name: recipe leaves no process behind"
-		ps -o pid,args -g "$RPID" | sed 's/^/  # /'
-		kill -KILL -- "-$RPID" 2>/dev/null
-	else
+	if wait_for 5 group_gone "$RPID"; then
 		pass "$name: recipe leaves no process behind"
+	else
+		fail "$name: recipe leaves no process behind"
+		ps -o pid,stat,args -g "$RPID" | sed 's/^/  # /'
+		kill -KILL -- "-$RPID" 2>/dev/null
 	fi
 	rm -rf "${T:?}/tmp/"*
 }
@@ -140,7 +153,7 @@ PY
 		    "$(id -un)@127.0.0.1" echo relay-ok 2>"$T/ssh.err")
 		check "sshd: key login and a command through relayd" \
 		    test "$out" = relay-ok
-		[ "$out" = relay-ok ] || sed 's/^/  # /' "$T/ssh.err" "$T/sshd.err"
+		[ "$out" = relay-ok ] || sed 's/^/  # /' "$T/ssh.err" "$RERR"
 		stop_recipe sshd
 	fi
 fi
