@@ -20,10 +20,16 @@ helper_detach(int keep)
 {
 	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
 
+	/* Fds 0-2 must all be taken: a server whose stdio is close-on-exec
+	 * (node's is) leaves gaps, and the next socket opened here would
+	 * land on fd 2 and get our log lines. */
 	if (null != -1) {
 		dup2(null, STDIN_FILENO);
 		dup2(null, STDOUT_FILENO);
-		close(null);
+		if (fcntl(STDERR_FILENO, F_GETFD) == -1)
+			dup2(null, STDERR_FILENO);
+		if (null > STDERR_FILENO)
+			close(null);
 	}
 	for (int fd = 3; fd < keep; fd++)
 		close(fd);

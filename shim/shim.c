@@ -551,6 +551,11 @@ shim_register(struct shim_listener *l, int backlog)
 					    POSIX_SPAWN_SETSID);
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_adddup2(&fa, sv[1], 3);
+	/* The helper logs to the server's stderr, even one the server made
+	 * close-on-exec (node does): dup2 onto itself clears FD_CLOEXEC. */
+	if (fcntl(STDERR_FILENO, F_GETFD) != -1)
+		posix_spawn_file_actions_adddup2(&fa, STDERR_FILENO,
+		    STDERR_FILENO);
 	r = posix_spawn(&pid, shim_cfg.helper, &fa, &attr, argv, envp);
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&attr);
