@@ -501,6 +501,7 @@ reg_dconn_line(struct dconn *d, const struct proto_msg *m)
 	fd = d->fd;
 	d->fd = -1;
 	reg_dconn_free(d);
+	net_tune(fd);
 	reg_pair(reg, c, fd);
 }
 
