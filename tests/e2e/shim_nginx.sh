@@ -33,6 +33,7 @@ events {
 http {
 	log_format relay '\$remote_addr \$pid \$status';
 	access_log $d/access.log relay;
+	keepalive_requests 50;
 	client_body_temp_path $d/body;
 	proxy_temp_path $d/proxy;
 	fastcgi_temp_path $d/fastcgi;
@@ -68,12 +69,15 @@ EOF
 	check "$name: 60 curl requests through the relay, all 200 and intact" \
 	    curl_many 60 "http://$ADDR/index.html" "$T/html/index.html"
 	# Without the shim too, nginx with accept_mutex on hands light load
-	# to one worker (the holder of the mutex, for accept_mutex_delay);
-	# the second one joins under wrk's sustained load.
+	# to one worker: the holder sleeps in epoll_wait with the mutex held,
+	# the other retries every accept_mutex_delay.  The second one joins
+	# under wrk's load, once keepalive_requests makes wrk reconnect.
 	[ "$mutex" = on ] && wrk_clean "$name" "http://$ADDR/index.html"
 	pids=$(awk '{print $2}' "$d/access.log" | sort -u | tr '\n' ' ')
 	n=$(wc -w <<<"$pids")
 	check "$name: both workers served requests (pids $pids)" test "$n" = 2
+	note "$name: requests per worker: $(awk '{print $2}' "$d/access.log" |
+	    sort | uniq -c | tr -s ' \n' '  ')"
 	check "$name: worker pids are nginx's" \
 	    test "$(pgrep -P "$master" | sort | tr '\n' ' ')" = "$pids"
 	[ "$mutex" = off ] && wrk_clean "$name" "http://$ADDR/index.html"
