@@ -1,0 +1,226 @@
+#!/bin/bash
+# shim_edge.sh - librelayshim.so at the edges: IPv6 listeners, several
+# listeners per process, AF_UNIX left alone, v4+v6 on one port; relay
+# down at start, relay lost and back; servers that daemonize, scrub their
+# environment, reap unknown children, or re-exec themselves.
+. "$(dirname "$0")/lib.sh"
+. "$TOP/tests/fixtures/shim_lib.sh"
+
+shim_need_build
+shim_relayd
+mkdir -p "$T/www"
+echo "six" >"$T/www/v6.txt"
+
+# regs: registrations relayd has logged so far.
+regs() { grep -c 'Serving relay requests on port' "$RELAYD_LOG"; }
+
+# Everything that needs no relay restart starts at once.
+V6_P=$(free_port ::1)
+shim_run py6 python3 -m http.server "$V6_P" --bind :: --directory "$T/www"
+PY6_PID=$SPID
+A=$(free_port)
+B=$(free_port)
+shim_run two "$SSRV" -m poll -l "0.0.0.0:$A" -l "0.0.0.0:$B"
+TWO_PID=$SPID
+D=$(free_port)
+shim_run dual "$SSRV" -m poll -a full -l "0.0.0.0:$D" -l "[::]:$D"
+DUAL_PID=$SPID
+shim_run daemon "$SSRV" -d "$T/daemon.pid" -l "0.0.0.0:$(free_port)"
+DAEMON_FG=$SPID
+shim_run clean "$SSRV" -m poll -c -n 2 -L "0.0.0.0:$(free_port)" \
+    -l "0.0.0.0:$(free_port)"
+CLEAN_PID=$SPID
+shim_run reap "$SSRV" -m poll -r -l "0.0.0.0:$(free_port)"
+REAP_PID=$SPID
+X_P=$(free_port)
+shim_run reexec "$SSRV" -m epoll -x -l "0.0.0.0:$X_P"
+REEXEC_PID=$SPID
+shim_run perconn "$SSRV" -X -r -l "0.0.0.0:$(free_port)"
+PERCONN_PID=$SPID
+
+# --- IPv6 listener ---------------------------------------------------------------
+if pub=$(shim_public py6); then
+	note "http.server asked [::]:$V6_P, public $pub"
+	check "v6: the shim names the asked [::]:$V6_P" \
+	    grep -qx "relayshim: \[::\]:$V6_P -> $pub" "$T/py6.err"
+	check "v6: curl through the relay" \
+	    test "$(curl -sS --max-time 10 "http://$pub/v6.txt")" = six
+	check "v6: [::]:$V6_P is not bound" \
+	    bash -c '! ss -Hltn | grep -Eq "[:.]$1 "' _ "$V6_P"
+else
+	fail "v6: http.server on [::] registers"
+fi
+
+# --- two listeners in one process ----------------------------------------------
+if shim_ready two && p1=$(shim_public two 1) && p2=$(shim_public two 2); then
+	check "two: two public ports" test "$p1" != "$p2"
+	check "two: each reports its asked port" \
+	    grep -qx "LISTEN 1 0.0.0.0:$B" "$T/two.out"
+	ask -n 2 "$(port_of "$p1")" && answers_all "l=0"
+	check "two: the first public port reaches listener 0" test $? = 0
+	ask -n 2 "$(port_of "$p2")" && answers_all "l=1"
+	check "two: the second public port reaches listener 1" test $? = 0
+else
+	fail "two: both listeners register"
+fi
+
+# --- v4 and v6 on one port: one public port ----------------------------------------
+if shim_ready dual && pub=$(shim_public dual); then
+	check "dual: one stderr line, one address" \
+	    test "$(grep -c '^relayshim:' "$T/dual.err")" = 1 -a \
+	    "$(wc -l <"$T/dual.addr")" = 1
+	check "dual: both report the asked port" \
+	    test "$(grep -c "LISTEN [01] .*:$D\$" "$T/dual.out")" = 2
+	check "dual: clients served through the shared port" \
+	    ask -n 3 "$(port_of "$pub")"
+else
+	fail "dual: registers"
+fi
+
+# --- AF_UNIX listener next to a TCP one ------------------------------------------
+R0=$(regs)
+shim_run unix "$SSRV" -m poll -l "0.0.0.0:$(free_port)" -l "unix:$T/u.sock"
+UNIX_PID=$SPID
+if shim_ready unix && pub=$(shim_public unix); then
+	check "unix: its getsockname is the socket path" \
+	    grep -qx "LISTEN 1 unix:$T/u.sock" "$T/unix.out"
+	check "unix: served locally" ask -n 2 "unix:$T/u.sock"
+	check "unix: ... by the AF_UNIX listener" answers_all "l=1"
+	check "unix: served through the relay too" ask -n 2 "$(port_of "$pub")"
+	check "unix: only the TCP listener registered" \
+	    test "$(regs)" = $((R0 + 1)) -a "$(wc -l <"$T/unix.addr")" = 1
+else
+	fail "unix: starts"
+fi
+
+# --- daemonizes after listen() ---------------------------------------------------
+wait "$DAEMON_FG"
+check "daemon: the foreground process exits 0" test $? = 0
+if wait_for 10 test -s "$T/daemon.pid" && pub=$(shim_public daemon); then
+	DPID=$(cat "$T/daemon.pid")
+	PIDS+=("$DPID")
+	check "daemon: a new process serves" test "$DPID" != "$DAEMON_FG"
+	check "daemon: served through the relay" ask -n 3 "$(port_of "$pub")"
+	check "daemon: ... by the daemon process" \
+	    test "$(distinct pid)" = 1 -a "$(grep -c "^pid=$DPID " "$T/ask.out")" = 3
+else
+	fail "daemon: writes its pid file and registers"
+fi
+
+# --- clearenv() after listen(), a listener after it, 2 workers ---------------------
+if shim_ready clean && p1=$(shim_public clean 1) && p2=$(shim_public clean 2)
+then
+	pass "clean: a listener opened after clearenv() registers"
+	check "clean: the first listener, from the workers" \
+	    ask -n 6 -d 0.2 "$(port_of "$p1")"
+	check "clean: 2 workers served ($(distinct pid))" test "$(distinct pid)" = 2
+	check "clean: the late listener, from the workers" \
+	    ask -n 2 "$(port_of "$p2")"
+	check "clean: ... on listener 1" answers_all "l=1"
+else
+	fail "clean: both listeners register (one after clearenv)"
+fi
+
+# --- a SIGCHLD handler reaping waitpid(-1) -----------------------------------------
+if shim_ready reap && pub=$(shim_public reap); then
+	check "reap: 5 clients served by forked children" \
+	    ask -n 5 "$(port_of "$pub")"
+	check "reap: 5 different children" test "$(distinct pid)" = 5
+	check "reap: never reaped a child it did not create" \
+	    answers_all "unk=0"
+	check "reap: ... (its stderr agrees)" \
+	    bash -c '! grep -q "did not create" "$1"' _ "$T/reap.err"
+else
+	fail "reap: registers"
+fi
+
+# --- re-exec after listen(): the listener is inherited ---------------------------
+if shim_ready reexec && pub=$(shim_public reexec); then
+	check "reexec: accept after exec works through the relay" \
+	    ask -n 3 "$(port_of "$pub")"
+	check "reexec: one registration (none after exec)" \
+	    test "$(wc -l <"$T/reexec.addr")" = 1
+	got=$(sed -n 's/^EXEC LISTEN 0 //p' "$T/reexec.out")
+	note "reexec: getsockname after exec reports $got (asked 0.0.0.0:$X_P)"
+else
+	fail "reexec: registers"
+fi
+
+# --- re-exec per connection ----------------------------------------------------------
+if shim_ready perconn && pub=$(shim_public perconn); then
+	check "perconn: clients served by re-exec'd children" \
+	    ask -n 4 "$(port_of "$pub")"
+	check "perconn: 4 different processes" test "$(distinct pid)" = 4
+	check "perconn: no unknown child reaped" answers_all "unk=0"
+else
+	fail "perconn: registers"
+fi
+
+for n in py6 two dual unix clean reap reexec perconn; do
+	v=${n^^}_PID
+	shim_stop "$n" "${!v}"
+done
+[ -n "${DPID:-}" ] && shim_stop daemon "$DPID"
+
+# --- relay down at start ------------------------------------------------------------
+DEAD=$(free_port)
+P=$(free_port)
+RELAY_PORT=$DEAD shim_run down python3 -m http.server "$P" --bind 0.0.0.0 \
+    --directory "$T/www"
+DOWN_PID=$SPID
+if wait_for 10 gone "$DOWN_PID"; then
+	wait "$DOWN_PID"
+	rc=$?
+	check "down: http.server exits non-zero ($rc)" test "$rc" != 0
+else
+	fail "down: http.server exits"
+fi
+check "down: one relayshim line naming the relay" \
+    test "$(grep -c '^relayshim:' "$T/down.err")" = 1
+check "down: ... it says which relay and why" \
+    grep -Eq "^relayshim: cannot register 0\.0\.0\.0:$P with relay 127\.0\.0\.1:$DEAD: .*(refused|Connection)" \
+    "$T/down.err"
+note "down: $(grep '^relayshim:' "$T/down.err")"
+RELAY_PORT=$DEAD shim_run down2 "$SSRV" -l "0.0.0.0:$(free_port)"
+wait "$SPID"
+check "down: listen() fails with an errno ($?)" \
+    grep -q '^shim_server: listen: ' "$T/down2.err"
+note "down: $(grep '^shim_server:' "$T/down2.err")"
+
+# --- relay lost, then back on the same control port -------------------------------
+shim_run lost "$SSRV" -m poll -l "0.0.0.0:$(free_port)" -l "unix:$T/l.sock"
+LOST_PID=$SPID
+if shim_ready lost && pub=$(shim_public lost); then
+	check "lost: served before" ask -n 1 "$(port_of "$pub")"
+	OLD_CTL=$RELAYD_PORT
+	kill "$RELAYD_PID"
+	check "lost: the helper logs the loss" wait_for 10 grep -q \
+	    "relay 127.0.0.1:$OLD_CTL: .*registering again" "$T/lost.err"
+	check "lost: the server is still running" alive "$LOST_PID"
+	check "lost: its AF_UNIX listener still serves" ask -n 2 "unix:$T/l.sock"
+	start_relayd -port "$OLD_CTL" || fail "lost: relayd restarts"
+	if wait_for 10 grep -q "registered again" "$T/lost.err"; then
+		pass "lost: registers again within 10 s"
+		# relayd's log names a port per registration before the
+		# extension handshake asks for the old one: trust the helper.
+		again=$(sed -n 's/.*registered again, public port \([0-9]*\).*/\1/p' \
+		    "$T/lost.err" | tail -1)
+		note "lost: public port before $(port_of "$pub"), after $again"
+		if [ "$again" = "$(port_of "$pub")" ]; then
+			pass "lost: got the same public port back"
+		else
+			note "lost: a different public port (asked for the old)"
+		fi
+		check "lost: reachable again" ask -n 2 "$again"
+	else
+		fail "lost: registers again within 10 s"
+		sed 's/^/  # /' "$T/lost.err" | tail -5
+	fi
+	check "lost: the server never stopped" alive "$LOST_PID"
+else
+	fail "lost: registers"
+fi
+shim_stop lost "$LOST_PID"
+
+shim_helpers_gone
+finish
