@@ -50,17 +50,84 @@ wait "$hold_pid" 2>/dev/null
 # client must then be served (allowing for the 1 s accept back-off and
 # the 10 s data timeout of an announced client whose dial-back failed).
 served=0
-for _ in $(seq 1 15); do
+t0=$(date +%s%N)
+for try in $(seq 1 15); do
 	if timeout 5 $TOOL echo 127.0.0.1 "$cport" >/dev/null 2>&1; then
 		served=1
 		break
 	fi
 	sleep 0.5
 done
+note "emfile: served after $(( ($(date +%s%N) - t0) / 1000000 )) ms, try $try"
 check "emfile: a fresh client is served after the clients left" \
     test $served = 1
 check "emfile: relayd alive at the end" alive "$RELAYD_PID"
 [ $served = 1 ] || sed 's/^/  # /' "$RELAYD_LOG" | tail -20
+
+# Same limit, but the data connection arrives only after the flood has
+# taken every fd and the clients have gone: relayd must notice that its
+# queued clients left and make room, not wait for -data-timeout (30 s).
+RELAYD_WRAP="$T/lowfd.sh $RELAYD_WRAP" start_relayd -threads 1 \
+    -data-timeout 30 || { fail "relayd starts under ulimit -n 64"; finish; }
+out=$(CTL=$RELAYD_PORT LOG=$RELAYD_LOG timeout 40 python3 - <<'PY'
+import os, re, socket, time
+ctl_port, log = int(os.environ["CTL"]), os.environ["LOG"]
+
+def logged(pat, t=10):
+    end = time.time() + t
+    while time.time() < end:
+        if re.search(pat, open(log).read()):
+            return True
+        time.sleep(0.05)
+    return False
+
+ctl = socket.create_connection(("127.0.0.1", ctl_port), timeout=5)
+logged("Serving relay requests")
+cport = int(re.search(r"Serving relay requests on port (\d+)",
+                      open(log).read()).group(1))
+clients = [socket.create_connection(("127.0.0.1", cport), timeout=5)
+           for _ in range(100)]
+line = b""
+while not line.endswith(b"\n"):
+    line += ctl.recv(1)
+sport = int(line[5:-1])
+print("exhausted=%s" % logged("Too many open files"))
+for c in clients:
+    c.close()
+d = socket.create_connection(("127.0.0.1", sport), timeout=5)
+t0 = time.time()
+fresh = socket.create_connection(("127.0.0.1", cport), timeout=5)
+fresh.sendall(b"fresh")
+ctl.settimeout(8)
+served = False
+try:
+    while True:
+        line = b""
+        while not line.endswith(b"\n"):
+            b = ctl.recv(1)
+            if not b:
+                raise EOFError
+            line += b
+        # Each [NEW] gets a data connection, as a helper would dial.
+        d2 = socket.create_connection(("127.0.0.1", sport), timeout=5)
+        d2.settimeout(0.5)
+        try:
+            if d2.recv(5) == b"fresh":
+                served = True
+                break
+        except socket.timeout:
+            pass
+except (OSError, EOFError):
+    pass
+print("fresh-served=%s after %.1fs" % (served, time.time() - t0))
+PY
+)
+note "$out"
+check "emfile: relayd was out of fds with clients queued" \
+    grep -q exhausted=True <<<"$out"
+check "emfile: queued clients that left free their fds promptly" \
+    grep -q fresh-served=True <<<"$out"
+check "emfile: relayd alive" alive "$RELAYD_PID"
 
 # --- fds return to baseline after 1000 sessions ---------------------------
 start_relayd -threads 1 || { fail "relayd starts"; finish; }
