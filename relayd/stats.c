@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -295,6 +296,7 @@ stats_listen(const char *addr)
 	stats_started = time(NULL);
 	if (addr[0] == '/') {
 		struct sockaddr_un sun;
+		struct stat st;
 
 		memset(&sun, 0, sizeof(sun));
 		sun.sun_family = AF_UNIX;
@@ -303,7 +305,17 @@ stats_listen(const char *addr)
 			return -1;
 		}
 		strcpy(sun.sun_path, addr);
-		unlink(addr);
+		/* Replace a stale socket of ours, never any other file: a
+		 * mistyped path must not cost the operator a file. */
+		if (lstat(addr, &st) == 0) {
+			if (!S_ISSOCK(st.st_mode)) {
+				fprintf(stderr, "relayd: -stats %s: exists and "
+						"is not a socket\n",
+				    addr);
+				return -1;
+			}
+			unlink(addr);
+		}
 		stats_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK |
 		    SOCK_CLOEXEC, 0);
 		if (stats_fd == -1 ||

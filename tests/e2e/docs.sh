@@ -143,6 +143,69 @@ for line in "Serving relay requests on port" "Request to relay from:" \
 	    - "$line"
 done
 
+# --- the metrics endpoint serves what relayd.8 says -------------------
+# stats_get ADDR: one request, as relayd.8's METRICS shows: "GET" over
+# TCP (HTTP), or the line "stats" on a UNIX socket path (no headers).
+stats_get() {
+	python3 - "$1" <<'PY'
+import socket, sys
+a = sys.argv[1]
+if a.startswith("/"):
+    s = socket.socket(socket.AF_UNIX)
+    s.settimeout(5)
+    s.connect(a)
+    s.sendall(b"stats\n")
+else:
+    h, p = a.rsplit(":", 1)
+    s = socket.create_connection((h, int(p)), timeout=5)
+    s.sendall(b"GET /metrics HTTP/1.0\r\n\r\n")
+out = b""
+while True:
+    b = s.recv(65536)
+    if not b:
+        break
+    out += b
+sys.stdout.write(out.decode())
+PY
+}
+sport=$(free_port)
+if start_relayd -stats "127.0.0.1:$sport"; then
+	# A registration, so that the per-registration samples show.
+	spawn "$T/hold.log" python3 -c 'import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+time.sleep(60)' "$RELAYD_PORT"
+	wait_for 5 grep -q 'Serving relay requests' "$RELAYD_LOG"
+	http=$(stats_get "127.0.0.1:$sport" | tr -d '\r')
+	check "-stats host:port answers GET with HTTP/1.0 200" \
+	    grep -q '^HTTP/1.0 200 OK$' <<<"$http"
+	check "-stats host:port: Content-Type as relayd.8 says" \
+	    grep -q '^Content-Type: text/plain; version=0.0.4$' <<<"$http"
+	served=$(sed -n 's/^# TYPE \(relayd_[a-z_]*\) .*/\1/p' <<<"$http" | words)
+	documented=$(awk '/^\.Sh METRICS/{s=1; next} /^\.Sh /{s=0} s' \
+	    man/relayd.8 | grep -o 'relayd_[a-z_]*' | words)
+	same "the metrics served are the metrics relayd.8 documents" \
+	    "$served" "$documented"
+	check "a registration shows in relayd_registration_sessions" \
+	    grep -q "^relayd_registration_sessions{id=.*public_port=" <<<"$http"
+else
+	fail "relayd starts with -stats host:port"
+fi
+if start_relayd -stats "$T/stats.sock"; then
+	plain=$(stats_get "$T/stats.sock")
+	check "-stats /path answers a plain line with the text, no headers" \
+	    bash -c 'grep -q "^relayd_uptime_seconds " <<<"$1" &&
+	        ! grep -q "^HTTP/" <<<"$1"' - "$plain"
+else
+	fail "relayd starts with -stats /path"
+fi
+echo precious >"$T/not-a-socket"
+timeout 10 "$RELAYD" -bind 127.0.0.1 -port 0 -stats "$T/not-a-socket" \
+    >/dev/null 2>"$T/nas.err"
+rc=$?
+check "-stats on a file that is not a socket: exit 1, the file kept" \
+    test "$rc" = 1 -a "$(cat "$T/not-a-socket")" = precious
+grep -q 'is not a socket' "$T/nas.err" || note "$(cat "$T/nas.err")"
+
 # --- docs/: files, protocol tags, MAC strings -------------------------
 fbad=
 for f in common/*.[ch] relayd/*.[ch] shim/*.[ch]; do
