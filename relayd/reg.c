@@ -181,10 +181,26 @@ reg_close(struct reg *reg, const char *why)
 		close(reg->sv_fd);
 	close(reg->ctl_fd);
 	LIST_REMOVE(reg, entry);
-	reg_share_release(reg->share);
 	stats_reg_remove(reg);
 	reg_limits_release(&reg->peer);
-	free(reg);
+	/* Callers up the stack may still look at reg->state: the memory
+	 * goes only when this loop iteration is over. */
+	LIST_INSERT_HEAD(&reg->worker->dead, reg, entry);
+	ev_prepare_start(loop, &reg->worker->reap);
+}
+
+/* Free the registrations closed during this loop iteration. */
+void
+reg_reap(struct worker *w)
+{
+	struct reg *reg;
+
+	while ((reg = LIST_FIRST(&w->dead)) != NULL) {
+		LIST_REMOVE(reg, entry);
+		reg_share_release(reg->share);
+		free(reg);
+	}
+	ev_prepare_stop(w->loop, &w->reap);
 }
 
 /*
@@ -354,12 +370,30 @@ reg_pause_listeners(struct reg *reg)
 	}
 }
 
+/* Out of fds: queued clients that hung up still hold theirs, and the
+ * data connection that would move the queue needs one. */
+static void
+reg_drop_gone(struct reg *reg)
+{
+	struct client *c, *next;
+
+	for (c = TAILQ_FIRST(&reg->queue); c != NULL; c = next) {
+		next = TAILQ_NEXT(c, entry);
+		if (reg_client_gone(c)) {
+			TAILQ_REMOVE(&reg->queue, c, entry);
+			reg->nqueued--;
+			reg_client_free(reg, c, "left while it waited");
+		}
+	}
+}
+
 static void
 reg_backoff_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct reg *reg = w->data;
 
 	(void)revents;
+	reg_drop_gone(reg);
 	ev_io_start(loop, &reg->cl_io);
 	ev_io_start(loop, &reg->sv_io);
 }
@@ -384,9 +418,25 @@ reg_accept(struct reg *reg, int lfd, struct sockaddr_storage *ss)
 		log_warn("reg %llu: accept on port %u",
 		    (unsigned long long)reg->id,
 		    lfd == reg->cl_fd ? reg->cport : reg->sport);
-		if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
-		    errno == ENOMEM)
-			reg_pause_listeners(reg);
+		if (errno != EMFILE && errno != ENFILE && errno != ENOBUFS &&
+		    errno != ENOMEM)
+			return -1;
+		/* A data connection moves the queue along: make room for it
+		 * by giving up the newest waiting client, if need be. */
+		if (lfd == reg->sv_fd && !TAILQ_EMPTY(&reg->queue)) {
+			struct client *c;
+
+			reg_drop_gone(reg);
+			c = TAILQ_LAST(&reg->queue, client_list);
+			if (c != NULL) {
+				TAILQ_REMOVE(&reg->queue, c, entry);
+				reg->nqueued--;
+				reg_client_free(reg, c,
+				    "out of file descriptors");
+			}
+			continue;
+		}
+		reg_pause_listeners(reg);
 		return -1;
 	}
 }

@@ -209,6 +209,8 @@ struct worker {
 	atomic_uint load;	/* sessions running here */
 	int stopping;
 	struct reg_list regs;
+	struct reg_list dead;	/* closed, freed by reap before sleeping */
+	ev_prepare reap;
 	struct session_list sessions;
 	struct pipe_pool pipes;
 };
@@ -228,6 +230,7 @@ uint64_t worker_next_id(struct worker *w);
 void reg_create(struct worker *w, int ctl_fd);
 void reg_close(struct reg *reg, const char *why);
 void reg_share_release(struct reg_share *share);
+void reg_reap(struct worker *w);
 int reg_limits_admit(const struct sockaddr_storage *peer);
 
 /* session.c */

@@ -63,8 +63,17 @@ worker_wake_cb(struct ev_loop *loop, ev_async *a, int revents)
 		while (!LIST_EMPTY(&w->sessions))
 			session_close(LIST_FIRST(&w->sessions),
 			    "relayd is stopping");
+		reg_reap(w);
 		ev_break(loop, EVBREAK_ALL);
 	}
+}
+
+static void
+worker_reap_cb(struct ev_loop *loop, ev_prepare *p, int revents)
+{
+	(void)loop;
+	(void)revents;
+	reg_reap(p->data);
 }
 
 static void *
@@ -93,6 +102,9 @@ worker_start_all(unsigned n)
 			return -1;
 		}
 		LIST_INIT(&w->regs);
+		LIST_INIT(&w->dead);
+		ev_prepare_init(&w->reap, worker_reap_cb);
+		w->reap.data = w;
 		LIST_INIT(&w->sessions);
 		pipe_pool_init(&w->pipes, 64, conf.no_splice);
 		pthread_mutex_init(&w->lock, NULL);
