@@ -33,6 +33,9 @@ accesslog.filename = "$d/log/access.log"
 index-file.names = ( "index.html" )
 EOF
 
+# children_are PID N: PID has exactly N child processes.
+children_are() { [ "$(pgrep -P "$1" | wc -l)" = "$2" ]; }
+
 spawn "$d/stderr" env LD_PRELOAD="$SHIM_PRELOAD" RELAY_HOST=127.0.0.1 \
     RELAY_PORT="$RELAYD_PORT" RELAY_ADDR_FILE="$d/addr" \
     lighttpd -D -f "$d/lighttpd.conf"
@@ -41,7 +44,7 @@ if relay_addr "$name" "$d/addr"; then
 	check "$name: the shim names the public address on stderr" \
 	    grep -Fxq "relayshim: 0.0.0.0:$P -> $ADDR" "$d/stderr"
 	check "$name: lighttpd started 2 workers" \
-	    wait_for 5 test "$(pgrep -P "$LPID" | wc -l)" = 2
+	    wait_for 5 children_are "$LPID" 2
 	not_listening "$name" "$P"
 	track_helpers "$name" "$LPID" $(pgrep -P "$LPID")
 	check "$name: 60 curl requests through the relay, all 200 and intact" \
