@@ -47,6 +47,7 @@ if relay_addr "$name" "$d/addr"; then
 	    wait_for 5 children_are "$LPID" 2
 	not_listening "$name" "$P"
 	track_helpers "$name" "$LPID" $(pgrep -P "$LPID")
+	shim_loaded "$name" "$(pgrep -P "$LPID" | head -1)"
 	check "$name: 60 curl requests through the relay, all 200 and intact" \
 	    curl_many 60 "http://$ADDR/index.html" "$d/html/index.html"
 	check "$name: one keep-alive connection, 20 requests" \
@@ -58,6 +59,7 @@ if relay_addr "$name" "$d/addr"; then
 	kill "$LPID"
 	check "$name: lighttpd stops on SIGTERM" wait_for 10 none_alive "$LPID"
 	helpers_gone "$name"
+	asan_clean "$name"
 else
 	sed 's/^/  # /' "$d/stderr" "$d/log/error.log" 2>/dev/null
 fi

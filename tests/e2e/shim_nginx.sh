@@ -65,6 +65,7 @@ EOF
 	    grep -Fxq "relayshim: $listen -> $ADDR" "$d/stderr"
 	not_listening "$name" "$port"
 	track_helpers "$name" "$master" $(pgrep -P "$master")
+	shim_loaded "$name" "$(pgrep -P "$master" | head -1)"
 
 	check "$name: 60 curl requests through the relay, all 200 and intact" \
 	    curl_many 60 "http://$ADDR/index.html" "$T/html/index.html"
@@ -85,10 +86,13 @@ EOF
 	    test -z "$(awk '$3 != 200' "$d/access.log")"
 	check "$name: no wake header reached nginx's logs" \
 	    not grep -aq RSHM "$d/access.log" "$d/error.log"
+	check "$name: no worker died" \
+	    not grep -Eq 'exited on signal|exited with code [1-9]' "$d/error.log"
 
 	kill "$master"
 	check "$name: nginx stops on SIGTERM" wait_for 10 none_alive "$master"
 	helpers_gone "$name"
+	asan_clean "$name"
 }
 
 P=$(free_port)

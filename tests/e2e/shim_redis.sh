@@ -55,11 +55,13 @@ if relay_addr "$name" "$d/addr"; then
 	    wait_for 5 grep -q 'Ready to accept connections' "$d/stderr"
 	not_listening "$name" "$P"
 	track_helpers "$name" "$RPID"
+	shim_loaded "$name" "$RPID"
 	use_redis "$name"
 	check "$name: SHUTDOWN NOSAVE through the relay" \
 	    test -z "$(cli SHUTDOWN NOSAVE 2>&1)"
 	check "$name: redis exits" wait_for 10 none_alive "$RPID"
 	helpers_gone "$name"
+	asan_clean "$name"
 else
 	sed 's/^/  # /' "$d/stderr"
 fi
@@ -87,10 +89,12 @@ if [ -n "$RPID" ] && relay_addr "$name" "$d/addr"; then
 	    wait_for 5 grep -q 'Ready to accept connections' "$d/redis.log"
 	not_listening "$name" "$P"
 	track_helpers "$name" "$RPID"
+	shim_loaded "$name" "$RPID"
 	use_redis "$name"
 	kill "$RPID"
 	check "$name: redis exits on SIGTERM" wait_for 10 none_alive "$RPID"
 	helpers_gone "$name"
+	asan_clean "$name"
 else
 	sed 's/^/  # /' "$d/stderr" "$d/redis.log" 2>/dev/null
 fi
