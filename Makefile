@@ -58,8 +58,7 @@ SHIMLIB  := $(BUILD)/lib/librelayshim.so
 PROGRAMS := $(RELAYD) $(if $(wildcard $(HELPER_SRC)),$(HELPER)) \
 	    $(if $(wildcard $(SHIM_SRC)),$(SHIMLIB))
 
-.PHONY: all check check-unit check-e2e install uninstall clean deps lint \
-	format fuzz bench
+.PHONY: all check demo install uninstall clean deps lint format fuzz bench
 all: $(PROGRAMS)
 
 $(BUILD)/obj/%.o: %.c
@@ -89,6 +88,11 @@ $(SHIMLIB): $(call pic,$(SHIM_SRC) common/proto.c)
 
 deps:
 	@scripts/install-deps.sh
+
+demo:
+	@scripts/install-deps.sh demo
+	@$(MAKE) --no-print-directory all
+	@BUILD=$(BUILD) scripts/demo.sh
 
 check: deps
 	@$(MAKE) --no-print-directory all tests-build

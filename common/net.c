@@ -106,7 +106,8 @@ net_listen(const char *host, unsigned port, int backlog, char *err,
 done:
 	if (fd == -1)
 		snprintf(err, errlen, "cannot listen on %s%s%s:%u: %s",
-		    host && strchr(host, ':') ? "[" : "", host ? host : "",
+		    host && strchr(host, ':') ? "[" : "",
+		    host && *host ? host : "*",
 		    host && strchr(host, ':') ? "]" : "", port,
 		    strerror(errno));
 	return fd;

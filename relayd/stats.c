@@ -351,8 +351,11 @@ stats_start(struct ev_loop *loop)
 		return;
 	ev_io_init(&stats_io, stats_accept_cb, stats_fd, EV_READ);
 	ev_io_start(loop, &stats_io);
-	log_info("relayd: metrics on port %u%s%s", net_local_port(stats_fd),
-	    stats_unix_path[0] ? " at " : "", stats_unix_path);
+	if (stats_unix_path[0] != '\0')
+		log_info("relayd: metrics at %s", stats_unix_path);
+	else
+		log_info("relayd: metrics on port %u",
+		    net_local_port(stats_fd));
 }
 
 void

@@ -1,7 +1,7 @@
 #!/bin/sh
 # install-deps.sh - install what building and testing need, from Debian.
 # Installs only what is missing; "apt-get update" runs first when it must.
-# Usage: scripts/install-deps.sh [build|test|bench]   (default: test)
+# Usage: scripts/install-deps.sh [build|demo|test|bench]   (default: test)
 set -eu
 
 what=${1:-test}
@@ -13,9 +13,10 @@ bench="$test iperf3 haproxy gnuplot-nox"
 
 case $what in
 build) pkgs=$build ;;
+demo) pkgs="$build python3 curl" ;;
 test) pkgs=$test ;;
 bench) pkgs=$bench ;;
-*) echo "usage: $0 [build|test|bench]" >&2; exit 2 ;;
+*) echo "usage: $0 [build|demo|test|bench]" >&2; exit 2 ;;
 esac
 
 missing=

@@ -234,9 +234,22 @@ rclient_line(struct rclient *rc, const struct proto_msg *m)
 			/* A relay that never answered [HELLO]: original. */
 			rclient_registered(rc, 0);
 		}
+		rc->fell_back = 0;
 		rclient_dial(rc, m);
 		break;
 	case PROTO_OK:
+		/* A late [OK] after the silence timer gave up on the
+		 * extensions: relayd has switched, so must we. */
+		if (rc->state == RC_READY && rc->fell_back) {
+			rc->fell_back = 0;
+			rc->ext_ok = m->ext;
+			snprintf(rc->reg, sizeof(rc->reg), "%s", m->reg);
+			rc->public_port = m->port;
+			if (m->port != 0)
+				rc->want_port = m->port;
+			rc->ops->ready(rc, m->port);
+			break;
+		}
 		if (rc->state != RC_HELLO && rc->state != RC_AUTH)
 			break;
 		rc->ext_ok = m->ext;
@@ -249,7 +262,8 @@ rclient_line(struct rclient *rc, const struct proto_msg *m)
 		if (rc->state != RC_HELLO)
 			break;
 		if (rc->secret_len == 0) {
-			rc->registered_once = 0;
+			/* At start this fails the listen(); later (a relay
+			 * restarted with a secret) keep trying, loudly. */
 			rclient_lost(rc, EACCES,
 			    "the relay requires a shared secret "
 			    "(set RELAY_SECRET_FILE)");
@@ -391,6 +405,7 @@ rclient_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 		if (rc->secret_len == 0) {
 			/* Silence: a relay of the original protocol. */
 			rclient_registered(rc, 0);
+			rc->fell_back = 1;
 			break;
 		}
 		rclient_lost(rc, ETIMEDOUT, "no answer to the handshake");
@@ -421,6 +436,9 @@ static void
 rclient_connect(struct rclient *rc)
 {
 	rc->state = RC_CONNECTING;
+	rc->fell_back = 0;
+	rc->ext_ok = 0;
+	rc->reg[0] = '\0';
 	rc->fd = net_connect_nb(&rc->relay, rc->relay_len);
 	if (rc->fd == -1) {
 		rclient_lost(rc, errno, strerror(errno));

@@ -60,6 +60,7 @@ struct rclient {
 	int registered_once;
 	unsigned public_port;
 	unsigned ext_ok;   /* PROTO_EXT_* the relay granted */
+	int fell_back;	   /* original protocol assumed after silence */
 	char reg[PROTO_HEX_MAX + 1];
 	double backoff;
 	ev_tstamp last_rx;

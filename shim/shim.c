@@ -101,6 +101,7 @@ static struct shim_listener shim_lst[SHIM_MAX_LISTENERS];
 static size_t shim_nlst;
 static struct shim_peer *shim_peers;
 static int shim_addr_file_written;
+static int shim_registered_count;
 
 static void
 shim_log(const char *fmt, ...)
@@ -519,7 +520,8 @@ shim_register(struct shim_listener *l, int backlog)
 		sin6->sin6_port = htons((uint16_t)l->local_port);
 	}
 	wc.listener_ino = l->ino;
-	wc.want_port = shim_cfg.want_port;
+	/* RELAY_PUBLIC_PORT names one port: the first listener's. */
+	wc.want_port = shim_registered_count == 0 ? shim_cfg.want_port : 0;
 	wc.timeout_ms = shim_cfg.timeout_ms;
 	wc.ext = shim_cfg.ext;
 	wc.debug = shim_cfg.debug;
@@ -556,7 +558,7 @@ shim_register(struct shim_listener *l, int backlog)
 	if (fcntl(STDERR_FILENO, F_GETFD) != -1)
 		posix_spawn_file_actions_adddup2(&fa, STDERR_FILENO,
 		    STDERR_FILENO);
-	r = posix_spawn(&pid, shim_cfg.helper, &fa, &attr, argv, envp);
+	r = posix_spawnp(&pid, shim_cfg.helper, &fa, &attr, argv, envp);
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&attr);
 	close(sv[1]);
@@ -618,6 +620,7 @@ shim_register(struct shim_listener *l, int backlog)
 		shim_log("%s -> %s", asked, l->public);
 		shim_write_addr_file(l->public);
 	}
+	shim_registered_count++;
 	return 0;
 }
 
