@@ -109,13 +109,14 @@ install: all
 	for m in $(wildcard man/*.7); do install -m 644 $$m $(DESTDIR)$(MANDIR)/man7/; done
 	for m in $(wildcard man/*.1); do install -m 644 $$m $(DESTDIR)$(MANDIR)/man1/; done
 	$(if $(wildcard scripts/relay-run),install -m 755 scripts/relay-run $(DESTDIR)$(BINDIR)/relay-run)
+	$(if $(wildcard scripts/relayctl),install -m 755 scripts/relayctl $(DESTDIR)$(BINDIR)/relayctl)
 	$(if $(wildcard scripts/relayd.service),install -d $(DESTDIR)$(UNITDIR) && \
 	    sed 's|@BINDIR@|$(BINDIR)|g' scripts/relayd.service > $(DESTDIR)$(UNITDIR)/relayd.service)
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/relayd $(DESTDIR)$(BINDIR)/relayshim \
 	    $(DESTDIR)$(LIBDIR)/librelayshim.so $(DESTDIR)$(BINDIR)/relay-run \
-	    $(DESTDIR)$(UNITDIR)/relayd.service
+	    $(DESTDIR)$(BINDIR)/relayctl $(DESTDIR)$(UNITDIR)/relayd.service
 	rm -f $(addprefix $(DESTDIR)$(MANDIR)/man8/,$(notdir $(wildcard man/*.8)))
 	rm -f $(addprefix $(DESTDIR)$(MANDIR)/man7/,$(notdir $(wildcard man/*.7)))
 	rm -f $(addprefix $(DESTDIR)$(MANDIR)/man1/,$(notdir $(wildcard man/*.1)))
