@@ -35,6 +35,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -558,7 +559,29 @@ shim_register(struct shim_listener *l, int backlog)
 	if (fcntl(STDERR_FILENO, F_GETFD) != -1)
 		posix_spawn_file_actions_adddup2(&fa, STDERR_FILENO,
 		    STDERR_FILENO);
-	r = posix_spawnp(&pid, shim_cfg.helper, &fa, &attr, argv, envp);
+	/*
+	 * Spawn from a clone that has no exit signal and never execs (exec
+	 * would reset its exit signal to SIGCHLD): the server gets no
+	 * SIGCHLD for it, and waitpid(-1) without __WALL never returns it,
+	 * so a server that reaps every child (from a handler, a signal
+	 * thread or a waitpid loop) never sees one it did not create.  The
+	 * clone is a copy of a process whose other threads may hold any
+	 * lock: it only calls posix_spawnp (no allocation, no locks) and
+	 * _exit.
+	 */
+	pid = (pid_t)syscall(SYS_clone, 0UL, NULL, NULL, NULL, NULL);
+	if (pid == 0) {
+		pid_t helper;
+
+		_exit(posix_spawnp(&helper, shim_cfg.helper, &fa, &attr, argv,
+		    envp));
+	}
+	r = pid == -1 ? errno : 0;
+	while (pid != -1 && waitpid(pid, &status, __WCLONE) == -1 &&
+	       errno == EINTR)
+		;
+	if (r == 0 && WIFEXITED(status))
+		r = WEXITSTATUS(status);
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&attr);
 	close(sv[1]);
@@ -571,10 +594,6 @@ shim_register(struct shim_listener *l, int backlog)
 	}
 	if (send(sv[0], &wc, sizeof(wc), MSG_NOSIGNAL) != (ssize_t)sizeof(wc))
 		err = errno ? errno : EPIPE;
-	/* The helper forks once more and its first process exits at once,
-	 * so nothing of ours stays a child of the server. */
-	while (waitpid(pid, &status, 0) == -1 && errno == EINTR)
-		;
 	if (err != 0) {
 		close(sv[0]);
 		shim_log("the helper %s did not start", shim_cfg.helper);
