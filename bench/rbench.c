@@ -13,6 +13,11 @@
  *	keep <idle> connections dialled into a rendezvous listener (socat
  *	two-listener relay) and serve each once it carries a client.
  *
+ *   rbench wire NETNS_A TUN_A NETNS_B TUN_B MS
+ *	a delay line: carry IP packets between two tun devices that live
+ *	in two network namespaces (paths such as /run/netns/NAME), each one
+ *	<MS> milliseconds late, for kernels without the netem qdisc.
+ *
  * Client side (each bounded by -t seconds and a hard alarm):
  *   rbench tput -c HOST:PORT [-P streams] [-t secs] [-d up|down]
  *   rbench lat -c HOST:PORT [-n rtts] [-w warmup] [-t secs] [-H]
@@ -33,17 +38,22 @@
  *   'C'  reply one byte 'c' and close (connection rate, first byte)
  */
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 
+#include <linux/if.h>
+#include <linux/if_tun.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
+#include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -108,6 +118,8 @@ static unsigned rb_pool_pending;
 
 static volatile sig_atomic_t rb_stop;
 
+static unsigned rb_num(const char *s);
+
 static void
 rb_die(const char *what)
 {
@@ -131,7 +143,8 @@ rb_usage(void)
 	    "       rbench connrate -c HOST:PORT [-T threads] [-t secs]\n"
 	    "       rbench hold -c HOST:PORT -n conns [-b inflight] "
 	    "[-t holdsecs]\n"
-	    "       rbench ttfb -c HOST:PORT [-n conns] [-t secs]\n");
+	    "       rbench ttfb -c HOST:PORT [-n conns] [-t secs]\n"
+	    "       rbench wire NETNS_A TUN_A NETNS_B TUN_B MS\n");
 	exit(2);
 }
 
@@ -1184,6 +1197,132 @@ cmd_hold(const struct rb_addr *a, unsigned n, unsigned inflight,
 	return err ? 1 : 0;
 }
 
+/* ---- delay line ------------------------------------------------------ */
+
+#define WIRE_SLOTS 4096
+#define WIRE_MTU 2048
+
+/* One direction: a FIFO of packets, each due at a fixed delay. */
+struct wire_queue {
+	unsigned char (*pkt)[WIRE_MTU];
+	uint16_t len[WIRE_SLOTS];
+	uint64_t due[WIRE_SLOTS];
+	size_t head;
+	size_t count;
+	uint64_t dropped;
+};
+
+/* wire_open: attach to tun device <dev> inside network namespace <ns>. */
+static int
+wire_open(const char *ns, const char *dev)
+{
+	struct ifreq ifr;
+	int nfd, fd;
+
+	nfd = open(ns, O_RDONLY | O_CLOEXEC);
+	if (nfd == -1)
+		rb_die(ns);
+	/* only this thread moves; the fd keeps its namespace afterwards */
+	if (setns(nfd, CLONE_NEWNET) == -1)
+		rb_die("setns");
+	close(nfd);
+	fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
+	if (fd == -1)
+		rb_die("/dev/net/tun");
+	memset(&ifr, 0, sizeof(ifr));
+	ifr.ifr_flags = IFF_TUN | IFF_NO_PI;
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", dev);
+	if (ioctl(fd, TUNSETIFF, &ifr) == -1)
+		rb_die(dev);
+	return fd;
+}
+
+/* Read every waiting packet from <fd> into <q>, due <delay> from now. */
+static void
+wire_take(int fd, struct wire_queue *q, uint64_t delay)
+{
+	for (;;) {
+		size_t slot = (q->head + q->count) % WIRE_SLOTS;
+		unsigned char spill[WIRE_MTU];
+		unsigned char *dst = q->count < WIRE_SLOTS ? q->pkt[slot] : spill;
+		ssize_t n = read(fd, dst, WIRE_MTU);
+
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return;
+		if (dst == spill) {
+			q->dropped++;	/* a full queue drops, like a router */
+			continue;
+		}
+		q->len[slot] = (uint16_t)n;
+		q->due[slot] = rb_now() + delay;
+		q->count++;
+	}
+}
+
+/* Write the packets that are due to <fd>; returns ns until the next. */
+static int64_t
+wire_give(int fd, struct wire_queue *q)
+{
+	while (q->count > 0) {
+		uint64_t now = rb_now();
+
+		if (q->due[q->head] > now)
+			return (int64_t)(q->due[q->head] - now);
+		/* a full tun queue loses the packet, as a wire would */
+		if (write(fd, q->pkt[q->head], q->len[q->head]) == -1)
+			q->dropped++;
+		q->head = (q->head + 1) % WIRE_SLOTS;
+		q->count--;
+	}
+	return -1;
+}
+
+static void cmd_wire(char **argv) __attribute__((noreturn));
+
+static void
+cmd_wire(char **argv)
+{
+	static struct wire_queue q[2];
+	uint64_t delay = (uint64_t)rb_num(argv[4]) * 1000000u;
+	struct pollfd pfd[2];
+	int fd[2];
+
+	fd[0] = wire_open(argv[0], argv[1]);
+	fd[1] = wire_open(argv[2], argv[3]);
+	for (int i = 0; i < 2; i++) {
+		q[i].pkt = calloc(WIRE_SLOTS, WIRE_MTU);
+		if (q[i].pkt == NULL)
+			rb_die("calloc");
+		pfd[i].fd = fd[i];
+		pfd[i].events = POLLIN;
+	}
+	printf("wire ready delay_ms=%s\n", argv[4]);
+	fflush(stdout);
+	for (;;) {
+		int64_t wait = -1, w;
+		struct timespec ts, *tp = NULL;
+
+		/* q[i] holds what came out of fd[i], bound for the other */
+		for (int i = 0; i < 2; i++) {
+			w = wire_give(fd[1 - i], &q[i]);
+			if (w >= 0 && (wait < 0 || w < wait))
+				wait = w;
+		}
+		if (wait >= 0) {
+			ts.tv_sec = wait / 1000000000;
+			ts.tv_nsec = wait % 1000000000;
+			tp = &ts;
+		}
+		if (ppoll(pfd, 2, tp, NULL) == -1 && errno != EINTR)
+			rb_die("ppoll");
+		for (int i = 0; i < 2; i++)
+			if (pfd[i].revents & POLLIN)
+				wire_take(fd[i], &q[i], delay);
+	}
+}
+
 static unsigned
 rb_num(const char *s)
 {
@@ -1207,6 +1346,11 @@ main(int argc, char **argv)
 	if (argc < 2)
 		rb_usage();
 	mode = argv[1];
+	if (strcmp(mode, "wire") == 0) {
+		if (argc != 7)
+			rb_usage();
+		cmd_wire(argv + 2);
+	}
 	optind = 2;
 	while ((opt = getopt(argc, argv, "l:r:c:P:t:d:n:w:T:b:H")) != -1) {
 		switch (opt) {

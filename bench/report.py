@@ -207,8 +207,9 @@ class Report:
         d, r = med(list(d.values())), med(list(r.values()))
         rtt = med(list(rtt.values())) if rtt else None
         self.wan = (d, r, rtt)
-        self.out("WAN profile (netns client - relay - server, netem "
-                 "delay between relay and server)")
+        link = self.text.get(("meta", "wan", "link"), "?")
+        self.out(f"WAN profile (netns client - relay - server; relay<->"
+                 f"server link: {link})")
         self.out(f"  relay<->server RTT {fmt(rtt)} ms; time to first byte "
                  f"for a new client: direct {fmt(d)} ms, relayd {fmt(r)} ms "
                  f"(+{fmt(r - d)} ms)")

@@ -24,10 +24,10 @@ TOP=$PWD
 export BUILD=${BUILD:-build}
 SMOKE=${BENCH_SMOKE:-0}
 if [ "$SMOKE" = 1 ]; then
-	REPS=1 SECS=1 LAT_N=2000 LAT_W=200 HOLD_N=200 WAN_N=5
+	REPS=1 SECS=1 LAT_N=2000 LAT_W=200 HOLD_N=200 WAN_N=5 STALL_SECS=1
 else
 	REPS=${BENCH_REPS:-5} SECS=${BENCH_SECS:-3} LAT_N=20000 LAT_W=2000
-	HOLD_N=10000 WAN_N=20
+	HOLD_N=10000 WAN_N=20 STALL_SECS=3
 fi
 OUT=${BENCH_OUT:-$TOP/bench/out}
 mkdir -p "$OUT"
@@ -395,7 +395,8 @@ run_hold
 
 if [ "${BENCH_WAN:-1}" = 1 ]; then
 	say "WAN profile ($(($(date +%s) - START)) s)"
-	BENCH_RES=$RES WAN_N=$WAN_N bench/wan.sh || say "WAN profile failed"
+	BENCH_RES=$RES WAN_N=$WAN_N WAN_STALL_SECS=$STALL_SECS bench/wan.sh ||
+	    say "WAN profile failed"
 else
 	rec 0 skip wan reason "BENCH_WAN=0"
 fi

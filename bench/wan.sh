@@ -5,15 +5,17 @@
 # Three network namespaces created here and deleted on exit:
 #
 #   client 10.201.1.1 --veth-- 10.201.1.2 relay 10.201.2.2 --veth-- 10.201.2.1 server
-#                                        (routes)         netem 20 ms each way
+#                                        (routes)         20 ms each way
 #
 # The direct path is routed through the relay namespace, so both paths
 # cross the delayed link: direct pays a connect and a request round trip;
 # relayd adds the [NEW] notification and the server's dial back.  The
-# addresses exist only inside these namespaces.
+# addresses exist only inside these namespaces.  The delay is netem's
+# where the kernel has it, else a tun pair joined by `rbench wire`.
 #
 # Environment: BENCH_RES (results.tsv to append to; required), WAN_N
-# (connections per sample, default 20), WAN_DELAY (default 20ms).
+# (connections per sample, default 20), WAN_DELAY (default 20ms),
+# WAN_STALL_SECS (length of the event-loop stall test, default 3).
 set -u
 cd "$(dirname "$0")/.."
 TOP=$PWD
@@ -21,9 +23,10 @@ export BUILD=${BUILD:-build}
 RES=${BENCH_RES:?BENCH_RES must name the results file}
 N=${WAN_N:-20}
 DELAY=${WAN_DELAY:-20ms}
+STALL_SECS=${WAN_STALL_SECS:-3}
 # shellcheck source=../tests/e2e/lib.sh
 . tests/e2e/lib.sh
-RBENCH=$TOP/$BUILD/bench/rbench
+RBENCH=${RBENCH:-$TOP/$BUILD/bench/rbench}
 NS_C=rbwan-c-$$ NS_R=rbwan-r-$$ NS_S=rbwan-s-$$
 
 rec() { printf '%s\t%s\t%s\t%s\t%s\n' "$@" >>"$RES"; }
@@ -47,25 +50,56 @@ command -v tc >/dev/null || skip "tc not installed"
 ip netns add "$NS_C" 2>/dev/null || skip "ip netns does not work here"
 ip netns add "$NS_R" && ip netns add "$NS_S" || skip "ip netns add failed"
 
-setup() {
+# setup_common: the client<->relay veth, lo, routes, forwarding.
+setup_common() {
 	ip link add c0 netns "$NS_C" type veth peer name r0 netns "$NS_R" &&
-	ip link add r1 netns "$NS_R" type veth peer name s0 netns "$NS_S" &&
 	for ns in "$NS_C" "$NS_R" "$NS_S"; do
 		ip -n "$ns" link set lo up || return 1
 	done &&
 	ip -n "$NS_C" addr add 10.201.1.1/24 dev c0 &&
 	ip -n "$NS_R" addr add 10.201.1.2/24 dev r0 &&
+	ip -n "$NS_C" link set c0 up && ip -n "$NS_R" link set r0 up &&
+	ip -n "$NS_C" route add default via 10.201.1.2 &&
+	ip netns exec "$NS_R" sysctl -q -w net.ipv4.ip_forward=1
+}
+
+# setup_netem: relay<->server over a veth with netem on both ends.
+setup_netem() {
+	ip link add r1 netns "$NS_R" type veth peer name s0 netns "$NS_S" &&
 	ip -n "$NS_R" addr add 10.201.2.2/24 dev r1 &&
 	ip -n "$NS_S" addr add 10.201.2.1/24 dev s0 &&
-	ip -n "$NS_C" link set c0 up && ip -n "$NS_R" link set r0 up &&
 	ip -n "$NS_R" link set r1 up && ip -n "$NS_S" link set s0 up &&
-	ip -n "$NS_C" route add default via 10.201.1.2 &&
 	ip -n "$NS_S" route add default via 10.201.2.2 &&
-	ip netns exec "$NS_R" sysctl -q -w net.ipv4.ip_forward=1 &&
-	tc -n "$NS_R" qdisc add dev r1 root netem delay "$DELAY" &&
-	tc -n "$NS_S" qdisc add dev s0 root netem delay "$DELAY"
+	tc -n "$NS_R" qdisc add dev r1 root netem delay "$DELAY" 2>/dev/null &&
+	tc -n "$NS_S" qdisc add dev s0 root netem delay "$DELAY" 2>/dev/null
 }
-setup || skip "could not set up veth/netem (kernel without veth or netem?)"
+
+# setup_wire: without netem (kernels built without sch_netem), the link
+# is a pair of tun devices joined by `rbench wire`, which holds every
+# packet for the delay in each direction.
+setup_wire() {
+	ip -n "$NS_R" link del r1 2>/dev/null
+	ip -n "$NS_R" tuntap add dev r1 mode tun &&
+	ip -n "$NS_S" tuntap add dev s0 mode tun &&
+	ip -n "$NS_R" addr add 10.201.2.2 peer 10.201.2.1 dev r1 &&
+	ip -n "$NS_S" addr add 10.201.2.1 peer 10.201.2.2 dev s0 &&
+	ip -n "$NS_R" link set r1 up && ip -n "$NS_S" link set s0 up &&
+	ip -n "$NS_S" route add default via 10.201.2.2 || return 1
+	spawn "$T/wire.log" "$RBENCH" wire "/run/netns/$NS_R" r1 \
+	    "/run/netns/$NS_S" s0 "${DELAY%ms}"
+	wait_for 10 grep -q 'wire ready' "$T/wire.log"
+}
+
+setup_common || skip "could not set up veth pairs"
+if setup_netem; then
+	LINK="veth + netem delay $DELAY each way"
+elif setup_wire; then
+	LINK="tun + rbench wire, $DELAY each way (no netem in this kernel)"
+else
+	skip "neither netem nor a tun delay line could be set up"
+fi
+echo "  relay<->server link: $LINK"
+rec 0 meta wan link "$LINK"
 
 in_ns() {
 	local ns=$1
@@ -78,7 +112,9 @@ spawn "$T/serve.log" ip netns exec "$NS_S" "$RBENCH" serve -l 10.201.2.1:0
 wait_for 10 grep -q 'listening port=' "$T/serve.log" || skip "server failed"
 SPORT=$(kv port <"$T/serve.log")
 RELAYD_LOG=$T/relayd.log
-spawn "$RELAYD_LOG" ip netns exec "$NS_R" "$RELAYD" -port 0 -bind 0.0.0.0
+# No -bind: the namespace is private, and relayd binds a registration's
+# ports to the control connection's local address when -bind is explicit.
+spawn "$RELAYD_LOG" ip netns exec "$NS_R" "$RELAYD" -port 0
 wait_for 10 grep -q 'servers register on port' "$RELAYD_LOG" ||
     skip "relayd failed to start"
 CTL=$(sed -n 's/.*servers register on port \([0-9]*\).*/\1/p' "$RELAYD_LOG")
@@ -103,6 +139,9 @@ for round in 1 2; do
 		v=$(kv p50_ms <<<"$out")
 		[ -n "$v" ] && rec "$round" wan "$c" ttfb_ms "$v"
 		echo "  ttfb $c: p50 ${v:-?} ms ($out)"
+		if [ -z "$v" ]; then
+			tail -n 5 "$RELAYD_LOG" "$T/dial.log" | sed 's/^/  # /'
+		fi
 	done
 done
 
@@ -124,11 +163,12 @@ if ! wait_for 10 test -s "$T/shim.addr"; then
 fi
 SHIM_PORT=$(sed 's/.*://' "$T/shim.addr" | head -1)
 saddr=10.201.1.2:$SHIM_PORT
-quiet=$(in_ns "$NS_C" "$RBENCH" lat -H -c "$saddr" -n 40 -w 2 -t 20)
-in_ns "$NS_C" "$RBENCH" lat -H -c "$saddr" -n 100000 -w 2 -t 3 \
+quiet=$(in_ns "$NS_C" "$RBENCH" lat -H -c "$saddr" -n $((STALL_SECS * 15)) \
+    -w 2 -t 20)
+in_ns "$NS_C" "$RBENCH" lat -H -c "$saddr" -n 100000 -w 2 -t "$STALL_SECS" \
     >"$T/busy.out" 2>&1 &
 lpid=$!
-arrivals=$(in_ns "$NS_C" "$RBENCH" ttfb -c "$saddr" -n 1000 -t 3)
+arrivals=$(in_ns "$NS_C" "$RBENCH" ttfb -c "$saddr" -n 1000 -t "$STALL_SECS")
 wait "$lpid"
 busy=$(cat "$T/busy.out")
 rec 0 wan-stall shim quiet_p50_ms "$(kv p50_us <<<"$quiet" |
