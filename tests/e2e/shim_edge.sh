@@ -32,6 +32,10 @@ shim_run clean "$SSRV" -m poll -c -n 2 -L "0.0.0.0:$(free_port)" \
 CLEAN_PID=$SPID
 shim_run reap "$SSRV" -m poll -r -l "0.0.0.0:$(free_port)"
 REAP_PID=$SPID
+shim_run reapthr "$SSRV" -m poll -R -l "0.0.0.0:$(free_port)" \
+    -l "0.0.0.0:$(free_port)" -l "0.0.0.0:$(free_port)" \
+    -l "0.0.0.0:$(free_port)"
+REAPTHR_PID=$SPID
 X_P=$(free_port)
 shim_run reexec "$SSRV" -m epoll -x -l "0.0.0.0:$X_P"
 REEXEC_PID=$SPID
@@ -134,6 +138,18 @@ else
 	fail "reap: registers"
 fi
 
+# --- the same, from a signal thread (SIGCHLD blocked elsewhere) --------------------
+if shim_ready reapthr && pub=$(shim_public reapthr 4); then
+	check "reapthr: 4 listeners, clients served by forked children" \
+	    ask -n 3 "$(port_of "$pub")"
+	check "reapthr: its signal thread never reaped a child it did not create" \
+	    answers_all "unk=0"
+	check "reapthr: ... (its stderr agrees)" \
+	    bash -c '! grep -q "did not create" "$1"' _ "$T/reapthr.err"
+else
+	fail "reapthr: registers 4 listeners"
+fi
+
 # --- re-exec after listen(): the listener is inherited ---------------------------
 if shim_ready reexec && pub=$(shim_public reexec); then
 	check "reexec: accept after exec works through the relay" \
@@ -156,7 +172,7 @@ else
 	fail "perconn: registers"
 fi
 
-for n in py6 two dual unix clean reap reexec perconn; do
+for n in py6 two dual unix clean reap reapthr reexec perconn; do
 	v=${n^^}_PID
 	shim_stop "$n" "${!v}"
 done

@@ -4,7 +4,7 @@
  * accept their clients and manage their processes.
  *
  *   shim_server [-m MODE] [-n N] [-a full|small|null] -l ADDR [-l ADDR]...
- *               [-d PIDFILE] [-c [-L ADDR]] [-r] [-x] [-X]
+ *               [-d PIDFILE] [-c [-L ADDR]] [-r|-R] [-x] [-X]
  *
  * -m accept   blocking accept() on the first listener (the default)
  *    accept4  blocking accept4(SOCK_NONBLOCK | SOCK_CLOEXEC)
@@ -29,6 +29,8 @@
  * -r          SIGCHLD handler reaping with waitpid(-1); each client is
  *             served by a forked child.  A reaped pid this process did
  *             not create is counted ("unk=" in every reply)
+ * -R          as -r, but SIGCHLD is blocked in every thread and a signal
+ *             thread sigwait()s for it and reaps
  * -x          re-exec itself after listen(); the listeners are inherited
  * -X          per client: fork, and the child re-execs itself to serve it
  *
@@ -113,7 +115,7 @@ static void
 ss_usage(void)
 {
 	fprintf(stderr, "usage: shim_server [-m mode] [-n N] [-a full|small|"
-			"null] -l ADDR... [-d pidfile] [-c [-L ADDR]] [-r] "
+			"null] -l ADDR... [-d pidfile] [-c [-L ADDR]] [-r|-R] "
 			"[-x] [-X]\n");
 	exit(2);
 }
@@ -224,6 +226,22 @@ ss_sigchld(int sig)
 		}
 	}
 	errno = saved;
+}
+
+/* -R: the signal thread of servers that block signals everywhere else. */
+static void *
+ss_reaper(void *arg)
+{
+	sigset_t chld;
+	int sig;
+
+	(void)arg;
+	sigemptyset(&chld);
+	sigaddset(&chld, SIGCHLD);
+	for (;;)
+		if (sigwait(&chld, &sig) == 0)
+			ss_sigchld(sig);
+	return NULL;
 }
 
 /* fork(), recording the child before SIGCHLD can report it. */
@@ -569,7 +587,7 @@ ss_parse(int argc, char **argv, const char **inherited, int *serve_fd,
 {
 	int c;
 
-	while ((c = getopt(argc, argv, "m:n:a:l:d:cL:rxXF:S:")) != -1) {
+	while ((c = getopt(argc, argv, "m:n:a:l:d:cL:rRxXF:S:")) != -1) {
 		switch (c) {
 		case 'm': {
 			size_t i;
@@ -615,6 +633,9 @@ ss_parse(int argc, char **argv, const char **inherited, int *serve_fd,
 		case 'r':
 			ss.reap = 1;
 			break;
+		case 'R':
+			ss.reap = 2;
+			break;
 		case 'x':
 			ss.reexec = 1;
 			break;
@@ -650,7 +671,16 @@ main(int argc, char **argv)
 	ss_parse(argc, argv, &inherited, &serve_fd, &serve_info);
 	if (serve_fd != -1)
 		ss_serve_inherited(serve_fd, serve_info);
-	if (ss.reap) {
+	if (ss.reap == 2) {
+		sigset_t chld;
+		pthread_t t;
+
+		sigemptyset(&chld);
+		sigaddset(&chld, SIGCHLD);
+		pthread_sigmask(SIG_BLOCK, &chld, NULL);
+		if (pthread_create(&t, NULL, ss_reaper, NULL) != 0)
+			ss_die("pthread_create");
+	} else if (ss.reap) {
 		struct sigaction sa;
 
 		memset(&sa, 0, sizeof(sa));
@@ -674,7 +704,7 @@ main(int argc, char **argv)
 	} else {
 		/* The listeners, in command-line order. */
 		optind = 1;
-		while ((c = getopt(argc, argv, "m:n:a:l:d:cL:rxXF:S:")) != -1)
+		while ((c = getopt(argc, argv, "m:n:a:l:d:cL:rRxXF:S:")) != -1)
 			if (c == 'l')
 				ss.fds[i++] = ss_listen(optarg);
 		if (ss.reexec)
