@@ -707,7 +707,7 @@ shim_wake_listener(int fd, unsigned *lport, int *family)
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
 	uint64_t ino = shim_ino(fd);
-	int idx;
+	int idx, defer = 0;
 
 	if (ino == 0)
 		return 0;
@@ -722,6 +722,15 @@ shim_wake_listener(int fd, unsigned *lport, int *family)
 	pthread_mutex_unlock(&shim_lock);
 	if (idx != -1)
 		return 0;
+	/* Only a listener the shim set up has TCP_DEFER_ACCEPT on (or one
+	 * whose clients speak first anyway): any other loopback listener
+	 * (RELAY_PORTS left it out) must not wait for a wake header that
+	 * never comes, 500 ms per client of a server that speaks first. */
+	len = sizeof(defer);
+	if (getsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &defer, &len) == -1 ||
+	    defer == 0)
+		return 0;
+	len = sizeof(ss);
 	if (real_getsockname(fd, (struct sockaddr *)&ss, &len) == -1)
 		return 0;
 	if (ss.ss_family == AF_INET &&
