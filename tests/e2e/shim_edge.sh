@@ -97,6 +97,47 @@ else
 	fail "unix: starts"
 fi
 
+# --- RELAY_PORTS: the other listeners stay local, with no delay --------------------
+SEL=$(free_port)
+LOC=$(free_port)
+RELAY_PORTS=$SEL shim_run sel "$SSRV" -m poll -l "0.0.0.0:$SEL" \
+    -l "127.0.0.1:$LOC"
+SEL_PID=$SPID
+BAN=$(free_port)
+RELAY_PORTS=$SEL shim_run banner socat \
+    "TCP-LISTEN:$BAN,bind=127.0.0.1,reuseaddr,fork" SYSTEM:"echo banner"
+BANNER_PID=$SPID
+if shim_ready sel && pub=$(shim_public sel); then
+	check "ports: the selected port is relayed" ask -n 2 "$(port_of "$pub")"
+	check "ports: the other is really bound on 127.0.0.1:$LOC" listening "$LOC"
+	check "ports: ... and serves locally" ask -n 2 "$LOC"
+	check "ports: one registration" test "$(wc -l <"$T/sel.addr")" = 1
+else
+	fail "ports: the selected listener registers"
+fi
+# banner_ms: milliseconds until a server that speaks first says hello.
+banner_ms() {
+	local s e
+	s=$(date +%s%N)
+	timeout 5 nc 127.0.0.1 "$BAN" </dev/null | grep -q banner || return 1
+	e=$(date +%s%N)
+	echo $(((e - s) / 1000000))
+}
+if wait_for 5 listening "$BAN"; then
+	best=99999
+	for _ in 1 2 3; do
+		ms=$(banner_ms) || ms=99999
+		[ "$ms" -lt "$best" ] && best=$ms
+	done
+	check "ports: an unselected listener does not wait for a wake header (${best} ms)" \
+	    test "$best" -lt 300
+	check "ports: no registration for it" \
+	    bash -c '! grep -q "^relayshim:" "$1"' _ "$T/banner.err"
+else
+	fail "ports: socat listens on 127.0.0.1:$BAN itself"
+fi
+kill "$BANNER_PID"
+
 # --- daemonizes after listen() ---------------------------------------------------
 wait "$DAEMON_FG"
 check "daemon: the foreground process exits 0" test $? = 0
@@ -172,7 +213,7 @@ else
 	fail "perconn: registers"
 fi
 
-for n in py6 two dual unix clean reap reapthr reexec perconn; do
+for n in py6 two dual unix sel clean reap reapthr reexec perconn; do
 	v=${n^^}_PID
 	shim_stop "$n" "${!v}"
 done
