@@ -2,8 +2,9 @@
 # shim_nginx.sh - an unmodified Debian nginx under librelayshim.so, reached
 # through relayd: 2 worker processes, daemon on (it forks and the parent
 # exits after listen()), accept_mutex on and off (EPOLLEXCLUSIVE), a v4
-# and a [::] listener.  Both workers must serve, wrk must see no error,
-# and no helper may outlive nginx.
+# and a [::] listener; a HUP reload and a USR2 binary upgrade.  Both
+# workers must serve, wrk must see no error, and no helper may outlive
+# nginx.
 . "$(dirname "$0")/lib.sh"
 . "$TOP/tests/fixtures/shim_e2e.sh"
 
@@ -16,12 +17,14 @@ chmod 755 "$T"
 mkdir -p "$T/html"
 head -c 3000 /dev/urandom | base64 >"$T/html/index.html"
 
-# run_nginx NAME LISTEN MUTEX PORT: one nginx from start to stop.
-run_nginx() {
-	local name=$1 listen=$2 mutex=$3 port=$4 d=$T/$1 master pids n
+# nginx_conf DIR LISTEN MUTEX [LINES]: write DIR/nginx.conf; LINES go on
+# top (env directives).
+nginx_conf() {
+	local d=$1 listen=$2 mutex=$3 top=${4:-}
 	mkdir -p "$d"
 	chmod 755 "$d"
 	cat >"$d/nginx.conf" <<EOF
+$top
 worker_processes 2;
 daemon on;
 pid $d/nginx.pid;
@@ -45,21 +48,36 @@ http {
 	}
 }
 EOF
-	# nginx itself returns once it has daemonized.
+}
+
+# start_nginx NAME DIR: start nginx under the shim, wait for its pid file;
+# sets MASTER.  The nginx command returns once it has daemonized; its
+# absolute path lets a USR2 upgrade exec it again.
+start_nginx() {
+	local name=$1 d=$2
+	MASTER=
 	if ! LD_PRELOAD=$SHIM_PRELOAD RELAY_HOST=127.0.0.1 \
 	    RELAY_PORT=$RELAYD_PORT RELAY_ADDR_FILE=$d/addr \
-	    timeout 20 nginx -p "$d" -c "$d/nginx.conf" \
+	    timeout 20 "$(command -v nginx)" -p "$d" -c "$d/nginx.conf" \
 	    >"$d/stdout" 2>"$d/stderr"; then
 		fail "$name: nginx starts"
 		sed 's/^/  # /' "$d/stderr" "$d/error.log"
-		return
+		return 1
 	fi
 	if ! wait_for 5 test -s "$d/nginx.pid"; then
 		fail "$name: nginx writes its pid file"
-		return
+		return 1
 	fi
-	master=$(cat "$d/nginx.pid")
-	PIDS+=("$master")
+	MASTER=$(cat "$d/nginx.pid")
+	PIDS+=("$MASTER")
+}
+
+# run_nginx NAME LISTEN MUTEX PORT: one nginx from start to stop.
+run_nginx() {
+	local name=$1 listen=$2 mutex=$3 port=$4 d=$T/$1 master pids n
+	nginx_conf "$d" "$listen" "$mutex"
+	start_nginx "$name" "$d" || return
+	master=$MASTER
 	relay_addr "$name" "$d/addr" || return
 	check "$name: the shim names the public address on stderr" \
 	    grep -Fxq "relayshim: $listen -> $ADDR" "$d/stderr"
@@ -95,10 +113,93 @@ EOF
 	asan_clean "$name"
 }
 
+# workers_of PID: its children, sorted, on one line.
+workers_of() { pgrep -P "$1" | sort | tr '\n' ' '; }
+# workers_changed PID OLD: PID has 2 children, none of them in OLD.
+workers_changed() {
+	local w
+	w=$(workers_of "$1")
+	[ "$(wc -w <<<"$w")" = 2 ] || return 1
+	for p in $w; do
+		case " $2 " in *" $p "*) return 1 ;; esac
+	done
+}
+# served_by PIDS N LOG: the last N requests in LOG came from PIDS.
+served_by() {
+	tail -n "$2" "$3" | awk '{print $2}' | sort -u | while read -r p; do
+		case " $1 " in *" $p "*) ;; *) exit 1 ;; esac
+	done
+}
+
+# run_nginx_reload NAME PORT: a HUP reload (new workers, the same
+# listener and registration), then a USR2 binary upgrade.  nginx gives the
+# new binary only the variables its config names with `env`, so the
+# config names the shim's; without them the new binary runs without the
+# shim and binds the real port.
+run_nginx_reload() {
+	local name=$1 port=$2 d=$T/$1 old new w helpers
+	nginx_conf "$d" "0.0.0.0:$port" off "env LD_PRELOAD;
+env ASAN_OPTIONS;
+env RELAY_HOST;
+env RELAY_PORT;
+env RELAY_ADDR_FILE;"
+	start_nginx "$name" "$d" || return
+	old=$MASTER
+	relay_addr "$name" "$d/addr" || return
+	track_helpers "$name" "$old" $(pgrep -P "$old")
+	helpers=$(shim_helpers | tr '\n' ' ')
+	check "$name: 10 requests before the reload" \
+	    curl_many 10 "http://$ADDR/index.html" "$T/html/index.html"
+
+	w=$(workers_of "$old")
+	kill -HUP "$old"
+	check "$name: HUP replaces both workers" \
+	    wait_for 10 workers_changed "$old" "$w"
+	check "$name: 20 requests after HUP" \
+	    curl_many 20 "http://$ADDR/index.html" "$T/html/index.html"
+	check "$name: the new workers served them" \
+	    served_by "$(workers_of "$old")" 20 "$d/access.log"
+	check "$name: HUP kept the helper and the registration" \
+	    test "$(shim_helpers | tr '\n' ' ')" = "$helpers"
+	not_listening "$name (HUP)" "$port"
+
+	kill -USR2 "$old"
+	if ! wait_for 10 test -s "$d/nginx.pid.oldbin" ||
+	    ! wait_for 10 test -s "$d/nginx.pid"; then
+		fail "$name: USR2 starts a new binary"
+		sed 's/^/  # /' "$d/error.log" | tail -5
+		return
+	fi
+	new=$(cat "$d/nginx.pid")
+	PIDS+=("$new")
+	pass "$name: USR2 starts a new binary ($new)"
+	kill -QUIT "$old"
+	check "$name: the old master quits" wait_for 10 none_alive "$old"
+	# The new binary registers again: the address file has its address.
+	relay_addr "$name (upgraded)" "$d/addr" || return
+	check "$name: 20 requests after the upgrade" \
+	    curl_many 20 "http://$ADDR/index.html" "$T/html/index.html"
+	check "$name: the new binary's workers served them" \
+	    served_by "$(workers_of "$new")" 20 "$d/access.log"
+	not_listening "$name (upgraded)" "$port"
+	shim_loaded "$name (upgraded)" "$new"
+	for h in "${HELPERS[@]}"; do
+		check "$name: the old binary's helper $h exits" \
+		    wait_for 5 none_alive "$h"
+	done
+	track_helpers "$name (upgraded)" "$new" $(pgrep -P "$new")
+
+	kill "$new"
+	check "$name: nginx stops on SIGTERM" wait_for 10 none_alive "$new"
+	helpers_gone "$name"
+	asan_clean "$name"
+}
+
 P=$(free_port)
 run_nginx v4-mutex-off "0.0.0.0:$P" off "$P"
 P=$(free_port)
 run_nginx v4-mutex-on "0.0.0.0:$P" on "$P"
 P=$(free_port ::1)
 run_nginx v6-mutex-on "[::]:$P" on "$P"
+run_nginx_reload v4-reload "$(free_port)"
 finish
