@@ -20,9 +20,11 @@ rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null; }
 # up with 64 concurrent sessions so the per-worker pipe caches are full
 # before the baseline is taken.  Sets HEALTH_PORT.
 health_start() {
+	local n
+	n=$(($(grep -c 'Serving relay requests' "$RELAYD_LOG") + 1))
 	spawn "$T/health.$RELAYD_N.log" "$TBIN/orig_helper" -host 127.0.0.1 \
 	    -port "$RELAYD_PORT" -echo
-	HEALTH_PORT=$(nth_public_port 1) || return 1
+	HEALTH_PORT=$(nth_public_port "$n") || return 1
 	timeout 60 $RTOOL many 127.0.0.1 "$HEALTH_PORT" -n 64 -bytes 100000 \
 	    >/dev/null 2>&1
 }

@@ -238,9 +238,9 @@ def cmd_load(args):
                 continue
             if back == data:
                 st["ok"] += 1
-            elif back == b"":
-                # Closed before any byte came back: the relay or the
-                # server went away, not a corruption.
+            elif data.startswith(back):
+                # Cut short: the relay or the server went away.  Bytes
+                # that differ from what was sent would be corruption.
                 st["err"] += 1
             else:
                 st["bad"] += 1
