@@ -1,7 +1,7 @@
 #!/bin/bash
 # shim_redis.sh - an unmodified Debian redis-server under librelayshim.so,
 # reached through relayd: in the foreground (it listens on 0.0.0.0 and ::
-# at once) and with --daemonize yes.  redis-cli and redis-benchmark talk
+# at once), with --daemonize yes, and with RELAY_EXTENSIONS=0.  redis-cli and redis-benchmark talk
 # to it through the relay; no helper may outlive it.
 . "$(dirname "$0")/lib.sh"
 . "$TOP/tests/fixtures/shim_e2e.sh"
@@ -97,5 +97,37 @@ if [ -n "$RPID" ] && relay_addr "$name" "$d/addr"; then
 	asan_clean "$name"
 else
 	sed 's/^/  # /' "$d/stderr" "$d/redis.log" 2>/dev/null
+fi
+# --- RELAY_EXTENSIONS=0: the original protocol, no address advertised ----
+name=original
+d=$T/$name
+mkdir -p "$d"
+P=$(free_port)
+n=$(($(grep -c 'Serving relay requests on port' "$RELAYD_LOG") + 1))
+spawn "$d/stderr" env LD_PRELOAD="$SHIM_PRELOAD" RELAY_HOST=127.0.0.1 \
+    RELAY_PORT="$RELAYD_PORT" RELAY_ADDR_FILE="$d/addr" RELAY_EXTENSIONS=0 \
+    redis-server --port "$P" --save '' --appendonly no \
+    --protected-mode no --dir "$d"
+RPID=$SPAWNED
+if pub=$(nth_public_port "$n"); then
+	ADDR=127.0.0.1:$pub
+	pass "$name: relayd serves it on port $pub"
+	check "$name: the shim says where the public port is" \
+	    wait_for 5 grep -q "^relayshim: 0\.0\.0\.0:$P -> 127\.0\.0\.1 (public port in the relay's log" \
+	    "$d/stderr"
+	check "$name: no address file without the extension" \
+	    test ! -s "$d/addr"
+	check "$name: redis is ready" \
+	    wait_for 5 grep -q 'Ready to accept connections' "$d/stderr"
+	not_listening "$name" "$P"
+	track_helpers "$name" "$RPID"
+	use_redis "$name"
+	kill "$RPID"
+	check "$name: redis exits on SIGTERM" wait_for 10 none_alive "$RPID"
+	helpers_gone "$name"
+	asan_clean "$name"
+else
+	fail "$name: relayd serves it"
+	sed 's/^/  # /' "$d/stderr"
 fi
 finish
