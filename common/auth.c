@@ -83,6 +83,16 @@ auth_mac_data(char *out, const unsigned char *secret, size_t len,
 	return auth_hmac(out, secret, len, msg);
 }
 
+int
+auth_mac_pool(char *out, const unsigned char *secret, size_t len,
+    const char *regkey, const char *nonce)
+{
+	char msg[160];
+
+	snprintf(msg, sizeof(msg), "relayd-pool:%s:%s", regkey, nonce);
+	return auth_hmac(out, secret, len, msg);
+}
+
 static int
 auth_compare(const char *want, const char *got)
 {
@@ -109,6 +119,17 @@ auth_verify_data(const unsigned char *secret, size_t len,
 	char want[AUTH_MAC_HEX + 1];
 
 	if (auth_mac_data(want, secret, len, regkey, id) == -1)
+		return -1;
+	return auth_compare(want, mac);
+}
+
+int
+auth_verify_pool(const unsigned char *secret, size_t len,
+    const char *regkey, const char *nonce, const char *mac)
+{
+	char want[AUTH_MAC_HEX + 1];
+
+	if (auth_mac_pool(want, secret, len, regkey, nonce) == -1)
 		return -1;
 	return auth_compare(want, mac);
 }

@@ -270,6 +270,31 @@ net_parse_hostport(const char *s, char *host, size_t hostlen,
 	return 0;
 }
 
+ssize_t
+net_recv_line(int fd, char *buf, size_t cap, size_t *len)
+{
+	ssize_t n;
+	char *lf;
+	size_t take;
+
+	if (*len >= cap)
+		return -1;
+	n = recv(fd, buf + *len, cap - *len, MSG_PEEK | MSG_DONTWAIT);
+	if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK ||
+			   errno == EINTR))
+		return 0;
+	if (n <= 0)
+		return -1;
+	lf = memchr(buf + *len, '\n', (size_t)n);
+	take = lf ? (size_t)(lf - (buf + *len)) + 1 : (size_t)n;
+	if (recv(fd, buf + *len, take, MSG_DONTWAIT) != (ssize_t)take)
+		return -1;
+	*len += take;
+	if (lf == NULL)
+		return *len >= cap ? -1 : 0;
+	return (ssize_t)*len;
+}
+
 int
 net_accept_is_temporary(int err)
 {

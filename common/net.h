@@ -50,6 +50,14 @@ const char *net_local_str(int fd, char *buf, size_t len);
 /* net_parse_hostport: split "host:port" / "[v6]:port" into parts. */
 int net_parse_hostport(const char *s, char *host, size_t hostlen,
     unsigned *port);
+/*
+ * net_recv_line: read from <fd> into <buf> (holding *len bytes) up to and
+ * including the first LF, never past it: bytes after a protocol line
+ * belong to whoever gets the socket next.  Returns the line's length with
+ * the LF (*len == it), 0 when no LF has come yet, -1 on EOF, error or a
+ * line longer than <cap>.
+ */
+ssize_t net_recv_line(int fd, char *buf, size_t cap, size_t *len);
 /* net_is_temporary: accept(2) errors after which the listener lives. */
 int net_accept_is_temporary(int err);
 

@@ -491,6 +491,8 @@ proto_format(char *out, size_t cap, const struct proto_msg *m)
 		if (r == 0 && m->has_id)
 			r = proto_append(out, cap, &off, " id=%llx",
 			    (unsigned long long)m->id);
+		if (r == 0 && m->pool)
+			r = proto_append(out, cap, &off, " pool=%u", m->pool);
 		if (r == 0 && m->hex[0])
 			r = proto_append(out, cap, &off, " mac=%s", m->hex);
 		break;

@@ -57,7 +57,8 @@ struct proto_msg {
 	unsigned sport;   /* OK: server-facing port */
 	unsigned ka;      /* HELLO/OK: heartbeat interval, seconds */
 	unsigned ext;     /* HELLO/OK: PROTO_EXT_* */
-	unsigned pool;    /* HELLO/OK: pre-opened data connections */
+	unsigned pool;    /* HELLO/OK: pre-opened data connections;
+			     DATA: 1 for a pooled connection */
 	uint64_t id;      /* NEW/DATA: client id (0: none) */
 	int has_id;
 	int has_from;

@@ -85,7 +85,8 @@ static size_t
 pump_dir_room(const struct pump_dir *d)
 {
 	if (d->pipe[0] != -1)
-		return (size_t)d->pump->pool->pipe_size - d->len;
+		return d->pipe_full ? 0
+				    : (size_t)d->pump->pool->pipe_size - d->len;
 	return PUMP_BUF_SIZE - d->off - d->len;
 }
 
@@ -116,6 +117,7 @@ pump_dir_release(struct pump_dir *d)
 		pool->bufs_in_use--;
 	}
 	d->len = d->off = 0;
+	d->pipe_full = 0;
 }
 
 static int
@@ -184,6 +186,7 @@ pump_dir_flush(struct pump_dir *d)
 			n = send(d->dst, d->buf + d->off, d->len,
 			    MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (n > 0) {
+			d->pipe_full = 0;
 			d->len -= (size_t)n;
 			d->off += (size_t)n;
 			d->bytes += (uint64_t)n;
@@ -235,6 +238,15 @@ pump_rd_cb(struct ev_loop *loop, ev_io *w, int revents)
 	}
 	if (n > 0) {
 		d->len += (size_t)n;
+	} else if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+		/*
+		 * A pipe counts pages, not bytes: small segments can fill
+		 * its slots well under pipe_size.  While the source stays
+		 * readable, reading again would spin; wait for a write to
+		 * free a slot.  With nothing held the source was just empty.
+		 */
+		if (d->pipe[0] != -1 && d->len > 0)
+			d->pipe_full = 1;
 	} else if (n == 0 ||
 	    (errno != EAGAIN && errno != EWOULDBLOCK)) {
 		/* EOF or a reset: like the original, both end the direction. */
@@ -281,6 +293,7 @@ pump_start(struct pump *pump, struct ev_loop *loop, struct pipe_pool *pool,
 		d->pipe[0] = d->pipe[1] = -1;
 		d->buf = NULL;
 		d->len = d->off = 0;
+		d->pipe_full = 0;
 		d->bytes = 0;
 		d->err = 0;
 		ev_io_init(&d->rd, pump_rd_cb, d->src, EV_READ);

@@ -58,6 +58,7 @@ struct pump_dir {
 	char *buf;	/* read/write fallback, NULL when none */
 	size_t len;	/* bytes held in pipe or buf */
 	size_t off;	/* buf: first unsent byte */
+	int pipe_full;	/* the pipe took no more although under pipe_size */
 	uint64_t bytes;	/* total written to dst */
 	int err;	/* errno that ended the source, 0 on clean EOF */
 	ev_io rd;

@@ -30,10 +30,12 @@
 
 #define REG_BACKLOG 511
 #define REG_BACKOFF 1.0 /* seconds a listener pauses after EMFILE */
+#define REG_POOL_MAX 16 /* pre-opened data connections per registration */
 
 static int reg_open_public(struct reg *reg, unsigned port);
 static int reg_open_ports(struct reg *reg, unsigned want_port);
 static void reg_refuse(struct reg *reg, const char *why);
+static void reg_pair(struct reg *reg, struct client *c, int data_fd);
 
 /* Per-address registration counts, shared by the main thread (admission)
  * and the workers (release). */
@@ -133,6 +135,8 @@ reg_dconn_free(struct dconn *d)
 {
 	struct ev_loop *loop = d->reg->worker->loop;
 
+	if (d->state == DCONN_POOLED)
+		d->reg->npooled--;
 	ev_io_stop(loop, &d->io);
 	ev_timer_stop(loop, &d->timer);
 	TAILQ_REMOVE(&d->reg->dconns, d, entry);
@@ -297,12 +301,74 @@ reg_client_gone(const struct client *c)
 	return n == 0 || (n == -1 && errno != EAGAIN && errno != EWOULDBLOCK);
 }
 
+/*
+ * Hand queued clients to pre-opened data connections: the [NEW] line goes
+ * on the data connection itself, and the client's bytes follow it at
+ * once, with no round trip to the server.
+ */
+static void
+reg_use_pool(struct reg *reg)
+{
+	/* Each pass starts over: reg_pair() announces in turn, which may
+	 * come back here and use pooled connections itself. */
+	while (reg->state == REG_ACTIVE && reg->npooled > 0 &&
+	    !TAILQ_EMPTY(&reg->queue)) {
+		struct client *c = TAILQ_FIRST(&reg->queue);
+		struct proto_msg m;
+		char line[PROTO_LINE_MAX];
+		struct dconn *d;
+		int n, fd;
+
+		TAILQ_FOREACH(d, &reg->dconns, entry)
+			if (d->state == DCONN_POOLED)
+				break;
+		if (d == NULL)
+			return;
+		TAILQ_REMOVE(&reg->queue, c, entry);
+		reg->nqueued--;
+		if (reg_client_gone(c)) {
+			reg_client_free(reg, c, "left before it was announced");
+			continue;
+		}
+		memset(&m, 0, sizeof(m));
+		m.type = PROTO_NEW;
+		m.port = reg->sport;
+		m.has_id = 1;
+		m.id = c->id;
+		m.has_from = 1;
+		m.from = c->addr;
+		n = proto_format(line, sizeof(line), &m);
+		fd = d->fd;
+		d->fd = -1;
+		reg_dconn_free(d);
+		if (n == -1 ||
+		    send(fd, line, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) != n) {
+			/* A dead pooled connection: the client waits on. */
+			close(fd);
+			TAILQ_INSERT_HEAD(&reg->queue, c, entry);
+			reg->nqueued++;
+			continue;
+		}
+		log_debug("reg %llu: client %s on a pooled data connection",
+		    (unsigned long long)reg->id, c->addr_str);
+		/* reg_pair() takes an announced client. */
+		c->state = CLIENT_NOTIFIED;
+		c->since = ev_now(reg->worker->loop);
+		TAILQ_INSERT_TAIL(&reg->announced, c, entry);
+		reg->nannounced++;
+		reg_pair(reg, c, fd);
+	}
+}
+
 /* Announce queued clients, as many as the peer's protocol allows. */
 static void
 reg_announce(struct reg *reg)
 {
 	unsigned window = (reg->ext & PROTO_EXT_PIPE) ? conf.max_queue : 1;
 	struct client *c;
+
+	if (reg->npooled > 0)
+		reg_use_pool(reg);
 
 	while (reg->state == REG_ACTIVE && reg->nannounced < window &&
 	    (c = TAILQ_FIRST(&reg->queue)) != NULL) {
@@ -513,6 +579,59 @@ reg_find_announced(struct reg *reg, uint64_t id)
 }
 
 /* A [DATA] line arrived on an extension data connection. */
+/* An authenticated pooled data connection waits for a client. */
+static void
+reg_dconn_pool(struct dconn *d)
+{
+	struct reg *reg = d->reg;
+
+	ev_timer_stop(reg->worker->loop, &d->timer);
+	d->state = DCONN_POOLED;
+	d->len = 0;
+	reg->npooled++;
+	reg_announce(reg);
+}
+
+static void
+reg_dconn_pool_hello(struct dconn *d, const struct proto_msg *m)
+{
+	struct reg *reg = d->reg;
+	struct proto_msg ch;
+	uint8_t rnd[16];
+	char line[PROTO_LINE_MAX];
+	int n;
+
+	if (!(reg->ext & PROTO_EXT_POOL) || strcmp(m->reg, reg->key) != 0 ||
+	    reg->npooled >= reg->pool_max) {
+		atomic_fetch_add(&stats.err_stray, 1);
+		log_warnx("reg %llu: unwanted pooled data connection; closed",
+		    (unsigned long long)reg->id);
+		reg_dconn_free(d);
+		return;
+	}
+	if (conf.secret_len == 0) {
+		reg_dconn_pool(d);
+		return;
+	}
+	/* A fresh challenge for this connection alone. */
+	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd)) {
+		reg_dconn_free(d);
+		return;
+	}
+	proto_hex_encode(d->nonce, rnd, sizeof(rnd));
+	memset(&ch, 0, sizeof(ch));
+	ch.type = PROTO_CHALLENGE;
+	snprintf(ch.hex, sizeof(ch.hex), "%s", d->nonce);
+	n = proto_format(line, sizeof(line), &ch);
+	if (n == -1 ||
+	    send(d->fd, line, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) != n) {
+		reg_dconn_free(d);
+		return;
+	}
+	d->state = DCONN_AUTH;
+	d->len = 0;
+}
+
 static void
 reg_dconn_line(struct dconn *d, const struct proto_msg *m)
 {
@@ -520,6 +639,24 @@ reg_dconn_line(struct dconn *d, const struct proto_msg *m)
 	struct client *c;
 	int fd;
 
+	if (d->state == DCONN_AUTH) {
+		if (m->type != PROTO_AUTH ||
+		    auth_verify_pool(conf.secret, conf.secret_len, reg->key,
+			d->nonce, m->hex) != 0) {
+			atomic_fetch_add(&stats.err_auth, 1);
+			log_warnx("reg %llu: pooled data connection failed "
+				  "authentication; closed",
+			    (unsigned long long)reg->id);
+			reg_dconn_free(d);
+			return;
+		}
+		reg_dconn_pool(d);
+		return;
+	}
+	if (m->type == PROTO_DATA && m->pool == 1 && !m->has_id) {
+		reg_dconn_pool_hello(d, m);
+		return;
+	}
 	if (m->type != PROTO_DATA || !m->has_id ||
 	    strcmp(m->reg, reg->key) != 0) {
 		atomic_fetch_add(&stats.err_stray, 1);
@@ -564,37 +701,31 @@ reg_dconn_rd_cb(struct ev_loop *loop, ev_io *w, int revents)
 
 	(void)loop;
 	(void)revents;
-	/* Read only up to the first LF: what follows is the client's. */
-	n = recv(d->fd, d->buf + d->len, sizeof(d->buf) - d->len, MSG_PEEK);
-	if (n == -1 && (errno == EAGAIN || errno == EINTR))
-		return;
-	if (n <= 0) {
+	if (d->state == DCONN_POOLED) {
+		/* An idle pooled connection has nothing to say: this is its
+		 * end (or junk, which ends it too). */
+		log_debug("reg %llu: a pooled data connection closed",
+		    (unsigned long long)d->reg->id);
 		reg_dconn_free(d);
 		return;
 	}
-	used = proto_parse(&m, d->buf, d->len + (size_t)n);
-	if (used == 0) {
-		/* No LF yet: take what was peeked, and wait for more. */
-		if (recv(d->fd, d->buf + d->len, (size_t)n, 0) != n) {
-			reg_dconn_free(d);
-			return;
-		}
-		d->len += (size_t)n;
-		if (d->len == sizeof(d->buf)) {
+	/* Only up to the first LF: what follows is the client's. */
+	n = net_recv_line(d->fd, d->buf, sizeof(d->buf), &d->len);
+	if (n == 0)
+		return;
+	if (n == -1) {
+		if (d->len == sizeof(d->buf))
 			atomic_fetch_add(&stats.err_proto, 1);
-			reg_dconn_free(d);
-		}
+		reg_dconn_free(d);
 		return;
 	}
-	if (used < 0) {
+	used = proto_parse(&m, d->buf, d->len);
+	d->len = 0;
+	if (used <= 0) {
 		atomic_fetch_add(&stats.err_proto, 1);
 		log_warnx("reg %llu: data connection: %s; closed",
-		    (unsigned long long)d->reg->id, proto_strerror((int)used));
-		reg_dconn_free(d);
-		return;
-	}
-	if (recv(d->fd, d->buf + d->len, (size_t)used - d->len, 0) !=
-	    used - (ssize_t)d->len) {
+		    (unsigned long long)d->reg->id,
+		    proto_strerror(used == 0 ? PROTO_E_SYNTAX : (int)used));
 		reg_dconn_free(d);
 		return;
 	}
@@ -692,6 +823,7 @@ reg_send_ok(struct reg *reg)
 	m.sport = reg->sport;
 	m.ext = reg->ext;
 	m.ka = reg->ka;
+	m.pool = reg->pool_max;
 	snprintf(m.reg, sizeof(m.reg), "%s", reg->key);
 	reg->mode = REG_MODE_EXT;
 	if (reg_ctl_send_msg(reg, &m) == -1)
@@ -733,6 +865,12 @@ reg_on_hello(struct reg *reg, const struct proto_msg *m)
 		reg->ext = m->ext & (PROTO_EXT_ADDR | PROTO_EXT_PIPE);
 	if (reg->ext & PROTO_EXT_PIPE)
 		reg->ext |= PROTO_EXT_ADDR;
+	reg->pool_max = 0;
+	if ((reg->ext & PROTO_EXT_ADDR) && (m->ext & PROTO_EXT_POOL) &&
+	    m->pool > 0) {
+		reg->ext |= PROTO_EXT_POOL;
+		reg->pool_max = m->pool > REG_POOL_MAX ? REG_POOL_MAX : m->pool;
+	}
 	reg->ka = m->ka > 3600 ? 3600 : m->ka;
 	if (m->port != 0 &&
 	    (m->port < conf.port_min || m->port > conf.port_max)) {

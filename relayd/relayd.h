@@ -114,7 +114,8 @@ LIST_HEAD(session_list, session);
 /* A data connection that must first send its [DATA] line (extensions). */
 enum dconn_state {
 	DCONN_HELLO,	/* reading the [DATA] line */
-	DCONN_POOLED,	/* authenticated, idle in the pool */
+	DCONN_AUTH,	/* pooled: [CHALLENGE] sent, reading [AUTH] */
+	DCONN_POOLED,	/* authenticated, idle until a client comes */
 };
 
 struct dconn {
@@ -176,6 +177,8 @@ struct reg {
 	unsigned nannounced;
 	struct reg_share *share;
 	struct dconn_list dconns;
+	unsigned npooled;	/* dconns in DCONN_POOLED */
+	unsigned pool_max;	/* granted pool size */
 	unsigned ext;		/* negotiated PROTO_EXT_* */
 	unsigned ka;
 	char key[33];		/* registration key (hex), extensions */

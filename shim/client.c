@@ -36,10 +36,16 @@ struct rdial {
 };
 
 static void rclient_connect(struct rclient *rc);
+static void rclient_pool_fill(struct rclient *rc);
+static void rpool_free(struct rpool *p);
 
 static void
 rclient_close_fd(struct rclient *rc)
 {
+	/* Pooled connections belong to the registration that just ended. */
+	while (!TAILQ_EMPTY(&rc->pools))
+		rpool_free(TAILQ_FIRST(&rc->pools));
+	ev_timer_stop(rc->loop, &rc->pool_timer);
 	ev_io_stop(rc->loop, &rc->rd);
 	ev_io_stop(rc->loop, &rc->wr);
 	ev_timer_stop(rc->loop, &rc->timer);
@@ -163,16 +169,15 @@ rdial_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	rdial_free(d, 1);
 }
 
-/* Dial the relay's server-facing port for one [NEW]. */
-static void
-rclient_dial(struct rclient *rc, const struct proto_msg *m)
+/* A non-blocking connect to the relay's server-facing <port>.  An IPv6
+ * listener gets an IPv6 socket, v4-mapped if need be, so the server sees
+ * the family it listens on. */
+static int
+rclient_dial_port(struct rclient *rc, unsigned port)
 {
 	struct sockaddr_storage to = rc->relay;
 	socklen_t len = rc->relay_len;
-	struct rdial *d;
 
-	/* An IPv6 listener gets an IPv6 socket, v4-mapped if need be, so
-	 * the server sees the family it listens on. */
 	if (rc->dial_family == AF_INET6 && to.ss_family == AF_INET) {
 		struct sockaddr_in v4 = *(struct sockaddr_in *)&to;
 		struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&to;
@@ -184,14 +189,23 @@ rclient_dial(struct rclient *rc, const struct proto_msg *m)
 		len = sizeof(*v6);
 	}
 	if (to.ss_family == AF_INET6)
-		((struct sockaddr_in6 *)&to)->sin6_port = htons((uint16_t)m->port);
+		((struct sockaddr_in6 *)&to)->sin6_port = htons((uint16_t)port);
 	else
-		((struct sockaddr_in *)&to)->sin_port = htons((uint16_t)m->port);
+		((struct sockaddr_in *)&to)->sin_port = htons((uint16_t)port);
+	return net_connect_nb(&to, len);
+}
+
+/* Dial the relay's server-facing port for one [NEW]. */
+static void
+rclient_dial(struct rclient *rc, const struct proto_msg *m)
+{
+	struct rdial *d;
+
 	d = calloc(1, sizeof(*d));
 	if (d == NULL)
 		return;
 	d->rc = rc;
-	d->fd = net_connect_nb(&to, len);
+	d->fd = rclient_dial_port(rc, m->port);
 	if (d->fd == -1) {
 		log_warn("relay %s:%u: cannot dial port %u", rc->host, rc->port,
 		    m->port);
@@ -226,6 +240,146 @@ rclient_dial(struct rclient *rc, const struct proto_msg *m)
 }
 
 static void
+rpool_free(struct rpool *p)
+{
+	struct rclient *rc = p->rc;
+
+	ev_io_stop(rc->loop, &p->io);
+	if (p->fd != -1)
+		close(p->fd);
+	TAILQ_REMOVE(&rc->pools, p, entry);
+	rc->npool--;
+	free(p);
+}
+
+/* A pooled connection died or was refused: refill a little later, so a
+ * relay that keeps refusing is not hammered. */
+static void
+rpool_lost(struct rpool *p)
+{
+	struct rclient *rc = p->rc;
+
+	rpool_free(p);
+	if (!ev_is_active(&rc->pool_timer)) {
+		ev_timer_set(&rc->pool_timer, 1.0, 0.);
+		ev_timer_start(rc->loop, &rc->pool_timer);
+	}
+}
+
+static int
+rpool_send(struct rpool *p, const struct proto_msg *m)
+{
+	char line[PROTO_LINE_MAX];
+	int n = proto_format(line, sizeof(line), m);
+
+	return n > 0 && send(p->fd, line, (size_t)n,
+			    MSG_NOSIGNAL | MSG_DONTWAIT) == n
+		   ? 0
+		   : -1;
+}
+
+static void
+rpool_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct rpool *p = w->data;
+	struct rclient *rc = p->rc;
+	struct proto_msg m;
+	ssize_t n;
+
+	(void)revents;
+	if (p->state == RP_CONNECTING) {
+		socklen_t len = sizeof(int);
+		int err = 0;
+
+		memset(&m, 0, sizeof(m));
+		m.type = PROTO_DATA;
+		m.pool = 1;
+		snprintf(m.reg, sizeof(m.reg), "%s", rc->reg);
+		if (getsockopt(p->fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1 ||
+		    err != 0 || rpool_send(p, &m) == -1) {
+			rpool_lost(p);
+			return;
+		}
+		net_tune(p->fd);
+		p->state = rc->secret_len > 0 ? RP_CHALLENGE : RP_IDLE;
+		ev_io_stop(loop, w);
+		ev_io_set(w, p->fd, EV_READ);
+		ev_io_start(loop, w);
+		return;
+	}
+	n = net_recv_line(p->fd, p->buf, sizeof(p->buf), &p->len);
+	if (n == 0)
+		return;
+	if (n == -1 || proto_parse(&m, p->buf, p->len) <= 0) {
+		rpool_lost(p);
+		return;
+	}
+	p->len = 0;
+	if (p->state == RP_CHALLENGE) {
+		struct proto_msg a;
+
+		memset(&a, 0, sizeof(a));
+		a.type = PROTO_AUTH;
+		if (m.type != PROTO_CHALLENGE ||
+		    auth_mac_pool(a.hex, rc->secret, rc->secret_len, rc->reg,
+			m.hex) == -1 ||
+		    rpool_send(p, &a) == -1) {
+			rpool_lost(p);
+			return;
+		}
+		p->state = RP_IDLE;
+		return;
+	}
+	if (m.type != PROTO_NEW) {
+		rpool_lost(p);
+		return;
+	}
+	/* A client, and its bytes follow on this very connection. */
+	{
+		int fd = p->fd;
+		struct sockaddr_storage from = m.from;
+
+		p->fd = -1;
+		rpool_free(p);
+		rclient_pool_fill(rc);
+		rc->ops->data(rc, fd, m.has_from ? &from : NULL);
+	}
+}
+
+/* Keep <pool> data connections open ahead of clients, when granted. */
+static void
+rclient_pool_fill(struct rclient *rc)
+{
+	while (rc->state == RC_READY && rc->reg[0] != '\0' &&
+	    rc->npool < rc->pool_ok) {
+		struct rpool *p = calloc(1, sizeof(*p));
+
+		if (p == NULL)
+			return;
+		p->rc = rc;
+		p->state = RP_CONNECTING;
+		p->fd = rclient_dial_port(rc, rc->sport);
+		if (p->fd == -1) {
+			free(p);
+			return;
+		}
+		TAILQ_INSERT_TAIL(&rc->pools, p, entry);
+		rc->npool++;
+		ev_io_init(&p->io, rpool_cb, p->fd, EV_WRITE);
+		p->io.data = p;
+		ev_io_start(rc->loop, &p->io);
+	}
+}
+
+static void
+rclient_pool_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)loop;
+	(void)revents;
+	rclient_pool_fill(w->data);
+}
+
+static void
 rclient_line(struct rclient *rc, const struct proto_msg *m)
 {
 	switch (m->type) {
@@ -253,8 +407,13 @@ rclient_line(struct rclient *rc, const struct proto_msg *m)
 		if (rc->state != RC_HELLO && rc->state != RC_AUTH)
 			break;
 		rc->ext_ok = m->ext;
+		rc->sport = m->sport;
+		rc->pool_ok = (m->ext & PROTO_EXT_POOL) ? m->pool : 0;
+		if (rc->pool_ok > rc->pool)
+			rc->pool_ok = rc->pool;
 		snprintf(rc->reg, sizeof(rc->reg), "%s", m->reg);
 		rclient_registered(rc, m->port);
+		rclient_pool_fill(rc);
 		break;
 	case PROTO_CHALLENGE: {
 		struct proto_msg a;
@@ -355,6 +514,10 @@ rclient_hello(struct rclient *rc)
 	h.port = rc->want_port;
 	h.ka = rc->ka;
 	h.ext = PROTO_EXT_ADDR | PROTO_EXT_PIPE;
+	if (rc->pool > 0) {
+		h.ext |= PROTO_EXT_POOL;
+		h.pool = rc->pool;
+	}
 	rc->state = RC_HELLO;
 	if (rclient_send(rc, &h) == -1)
 		return;
@@ -438,6 +601,7 @@ rclient_connect(struct rclient *rc)
 	rc->state = RC_CONNECTING;
 	rc->fell_back = 0;
 	rc->ext_ok = 0;
+	rc->pool_ok = 0;
 	rc->reg[0] = '\0';
 	rc->fd = net_connect_nb(&rc->relay, rc->relay_len);
 	if (rc->fd == -1) {
@@ -466,7 +630,10 @@ rclient_start(struct rclient *rc, char *err, size_t errlen)
 	ev_init(&rc->wr, rclient_wr_cb);
 	ev_init(&rc->timer, rclient_timer_cb);
 	ev_init(&rc->ka_timer, rclient_ka_cb);
-	rc->rd.data = rc->wr.data = rc->timer.data = rc->ka_timer.data = rc;
+	ev_init(&rc->pool_timer, rclient_pool_timer_cb);
+	TAILQ_INIT(&rc->pools);
+	rc->rd.data = rc->wr.data = rc->timer.data = rc->ka_timer.data =
+	    rc->pool_timer.data = rc;
 	rclient_connect(rc);
 	return 0;
 }

@@ -10,6 +10,7 @@
 #define SHIM_CLIENT_H
 
 #include <stdint.h>
+#include <sys/queue.h>
 #include <sys/socket.h>
 
 #include <ev.h>
@@ -25,6 +26,24 @@ enum rclient_state {
 };
 
 struct rclient;
+
+/* A pre-opened data connection, waiting for a client (extensions). */
+enum rpool_state {
+	RP_CONNECTING, /* TCP connect in progress */
+	RP_CHALLENGE,  /* [DATA] sent; reading the relay's [CHALLENGE] */
+	RP_IDLE,       /* waiting for its [NEW] line */
+};
+
+struct rpool {
+	TAILQ_ENTRY(rpool) entry;
+	struct rclient *rc;
+	enum rpool_state state;
+	int fd;
+	ev_io io;
+	char buf[PROTO_LINE_MAX];
+	size_t len;
+};
+TAILQ_HEAD(rpool_list, rpool);
 
 struct rclient_ops {
 	/* Registered; <public_port> is 0 with a relay of the original
@@ -49,6 +68,7 @@ struct rclient {
 	int ext;	    /* ask for the extensions */
 	unsigned want_port; /* public port to ask for (0: any) */
 	unsigned ka;	    /* heartbeat seconds (extensions) */
+	unsigned pool;	    /* pre-opened data connections to keep */
 	double timeout;	    /* connect + handshake deadline, seconds */
 	double hello_wait;  /* silence after [HELLO] = original relay */
 	int dial_family;    /* family for data connections */
@@ -73,6 +93,11 @@ struct rclient {
 	char in[PROTO_LINE_MAX * 2];
 	size_t in_len;
 	unsigned dials;	   /* data connections being dialled */
+	unsigned sport;	   /* server-facing port, from [OK] */
+	unsigned pool_ok;  /* pool size the relay granted */
+	unsigned npool;
+	struct rpool_list pools;
+	ev_timer pool_timer; /* refill after a failure */
 };
 
 /* rclient_start: resolve and connect; returns 0 or -1 with <err>. */

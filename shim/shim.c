@@ -219,7 +219,7 @@ shim_do_init(void)
 	if (shim_cfg.timeout_ms <= 0)
 		shim_cfg.timeout_ms = 5000;
 	shim_cfg.ext = shim_env_int("RELAY_EXTENSIONS", 1);
-	shim_cfg.pool = shim_env_int("RELAY_POOL", 0);
+	shim_cfg.pool = shim_env_int("RELAY_POOL", 2);
 	shim_cfg.want_port = (unsigned)shim_env_int("RELAY_PUBLIC_PORT", 0);
 	shim_cfg.debug = shim_env_int("RELAYSHIM_DEBUG", 0);
 	shim_find_helper();

@@ -62,6 +62,8 @@ check "replayed handshake refused" python3 "$TOOL" auth-replay 127.0.0.1 "$RELAY
 check "wrong MAC refused" python3 "$TOOL" auth-wrong 127.0.0.1 "$RELAYD_PORT"
 check "forged and stray data connections refused (auth)" \
     python3 "$TOOL" forge-data 127.0.0.1 "$RELAYD_PORT" "$T/secret"
+check "pooled data connections, with the secret" \
+    python3 "$TOOL" pool 127.0.0.1 "$RELAYD_PORT" "$T/secret"
 check "relayd still serves after all that" \
     bash -c "curl -sS -m 5 http://$addr/ | grep -q authenticated-page"
 
@@ -71,4 +73,19 @@ check "forged and stray data connections refused (no auth)" \
     python3 "$TOOL" forge-data 127.0.0.1 "$RELAYD_PORT"
 check "pipelined notifications, paired by id" \
     python3 "$TOOL" pipeline 127.0.0.1 "$RELAYD_PORT" 20
+check "pooled data connections, no secret" \
+    python3 "$TOOL" pool 127.0.0.1 "$RELAYD_PORT"
+
+# The shim keeps a pool by default: clients ride pre-opened connections.
+start_relayd -v || exit 1
+serve pooled ""
+wait_for 10 test -s "$T/pooled.addr"
+paddr=$(cat "$T/pooled.addr" 2>/dev/null)
+ok=0
+for i in 1 2 3 4 5; do
+	curl -sS -m 5 "http://$paddr/" | grep -q authenticated-page && ok=$((ok + 1))
+done
+check "shim with a pool: 5 requests served" test "$ok" = 5
+check "shim with a pool: clients went over pooled connections" \
+    grep -q 'on a pooled data connection' "$RELAYD_LOG"
 finish

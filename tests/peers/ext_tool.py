@@ -12,6 +12,9 @@ on stderr).  All waits are bounded.
                                     never receive a client's bytes
   pipeline HOST CTL N               N clients at once: N [NEW] lines before
                                     any data connection, each paired by id
+  pool HOST CTL [SECRETFILE]        pre-opened data connections: a forged one
+                                    is refused, a real one gets [NEW] and the
+                                    client's bytes with no control round trip
 """
 import hashlib
 import hmac
@@ -66,7 +69,8 @@ def read_secret(path):
 def register(host, ctl, secret=None, ext="addr,pipe"):
     s = socket.create_connection((host, int(ctl)), timeout=TIMEOUT)
     r = Line(s)
-    s.sendall(("[HELLO] v=1 ext=%s\n" % ext).encode())
+    pool = " pool=4" if "pool" in ext else ""
+    s.sendall(("[HELLO] v=1 ext=%s%s\n" % (ext, pool)).encode())
     line = r.read()
     if line is not None and line.startswith("[CHALLENGE]"):
         nonce = line.split(" ")[1]
@@ -236,12 +240,76 @@ def cmd_pipeline(a):
     print("%d pipelined clients paired by id" % n)
 
 
+def cmd_pool(a):
+    host, ctl = a[0], a[1]
+    secret = read_secret(a[2]) if len(a) > 2 else None
+    s, r, ok = register(host, ctl, secret, ext="addr,pipe,pool")
+    if "pool" not in ok.get("ext", "") or int(ok.get("pool", "0")) < 1:
+        die("pool not granted: %r" % ok)
+    port, sport, key = int(ok["port"]), int(ok["sport"]), ok["reg"]
+    # Forged: a wrong registration key, or (with a secret) a wrong MAC.
+    f1 = socket.create_connection((host, sport), timeout=TIMEOUT)
+    f1.sendall(("[DATA] reg=%s pool=1\n" % ("0" * 32)).encode())
+    forged = [f1]
+    if secret is not None:
+        f2 = socket.create_connection((host, sport), timeout=TIMEOUT)
+        f2.sendall(("[DATA] reg=%s pool=1\n" % key).encode())
+        ch = Line(f2).read()
+        if ch is None or not ch.startswith("[CHALLENGE] "):
+            die("no challenge on a pooled connection: %r" % ch)
+        f2.sendall(("[AUTH] %s\n" % ("cd" * 32)).encode())
+        forged.append(f2)
+    for i, f in enumerate(forged):
+        if drain(f, 5) is None:
+            die("forged pooled connection %d was kept open" % i)
+    # A real pooled connection.
+    d = socket.create_connection((host, sport), timeout=TIMEOUT)
+    d.sendall(("[DATA] reg=%s pool=1\n" % key).encode())
+    dr = Line(d)
+    if secret is not None:
+        ch = dr.read()
+        if ch is None or not ch.startswith("[CHALLENGE] "):
+            die("no challenge: %r" % ch)
+        nonce = ch.split(" ")[1]
+        d.sendall(("[AUTH] %s\n" % mac(secret, "relayd-pool:%s:%s" %
+                                         (key, nonce))).encode())
+    time.sleep(0.2)
+    c = socket.create_connection((host, port), timeout=TIMEOUT)
+    c.sendall(b"via-the-pool")
+    new = dr.read()
+    if new is None or not new.startswith("[NEW]%d id=" % sport):
+        die("no [NEW] on the pooled connection: %r" % new)
+    f = fields(new)
+    if int(f["from"].rsplit(":", 1)[1]) != c.getsockname()[1]:
+        die("from= is not the client: %r" % new)
+    want = b"via-the-pool"
+    got = dr.buf
+    d.settimeout(TIMEOUT)
+    while len(got) < len(want):
+        b = d.recv(100)
+        if not b:
+            break
+        got += b
+    if got != want:
+        die("pooled connection got %r" % got)
+    # Nothing was announced on the control connection.
+    s.settimeout(0.5)
+    try:
+        extra = s.recv(100)
+    except socket.timeout:
+        extra = b""
+    if b"[NEW]" in extra:
+        die("the client was also announced on the control connection")
+    print("pooled data connection used; forged ones refused")
+
+
 def main():
     if len(sys.argv) < 2:
         die("usage: see the docstring")
     mode, args = sys.argv[1], sys.argv[2:]
     {"auth-replay": cmd_auth_replay, "auth-wrong": cmd_auth_wrong,
-     "forge-data": cmd_forge_data, "pipeline": cmd_pipeline}[mode](args)
+     "forge-data": cmd_forge_data, "pipeline": cmd_pipeline,
+     "pool": cmd_pool}[mode](args)
 
 
 if __name__ == "__main__":
