@@ -389,6 +389,8 @@ main(int argc, char **argv)
 		fprintf(stderr, "relayd: unknown user %s\n", main_user);
 		return 1;
 	}
+	if (main_stats_addr[0] != '\0' && stats_check(main_stats_addr) == -1)
+		return 1;
 	if (conf.check_only) {
 		printf("relayd: configuration OK\n");
 		return 0;

@@ -287,6 +287,41 @@ stats_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 	ev_timer_start(loop, &c->timer);
 }
 
+/*
+ * stats_check: whether -stats <addr> can be served, short of binding it:
+ * a host:port, or a path that is free or holds a socket.  Shared by -t
+ * and stats_listen().  Returns 0, or -1 after printing why on stderr.
+ */
+int
+stats_check(const char *addr)
+{
+	struct sockaddr_un sun;
+	char host[256];
+	unsigned port;
+	struct stat st;
+
+	if (addr[0] != '/') {
+		if (net_parse_hostport(addr, host, sizeof(host), &port) == -1) {
+			fprintf(stderr,
+			    "relayd: -stats wants host:port or /path, got %s\n",
+			    addr);
+			return -1;
+		}
+		return 0;
+	}
+	if (strlen(addr) >= sizeof(sun.sun_path)) {
+		fprintf(stderr, "relayd: -stats path too long\n");
+		return -1;
+	}
+	/* A mistyped path must not cost the operator a file. */
+	if (lstat(addr, &st) == 0 && !S_ISSOCK(st.st_mode)) {
+		fprintf(stderr,
+		    "relayd: -stats %s: exists and is not a socket\n", addr);
+		return -1;
+	}
+	return 0;
+}
+
 int
 stats_listen(const char *addr)
 {
@@ -294,28 +329,18 @@ stats_listen(const char *addr)
 	unsigned port;
 
 	stats_started = time(NULL);
+	if (stats_check(addr) == -1)
+		return -1;
 	if (addr[0] == '/') {
 		struct sockaddr_un sun;
 		struct stat st;
 
 		memset(&sun, 0, sizeof(sun));
 		sun.sun_family = AF_UNIX;
-		if (strlen(addr) >= sizeof(sun.sun_path)) {
-			fprintf(stderr, "relayd: -stats path too long\n");
-			return -1;
-		}
 		strcpy(sun.sun_path, addr);
-		/* Replace a stale socket of ours, never any other file: a
-		 * mistyped path must not cost the operator a file. */
-		if (lstat(addr, &st) == 0) {
-			if (!S_ISSOCK(st.st_mode)) {
-				fprintf(stderr, "relayd: -stats %s: exists and "
-						"is not a socket\n",
-				    addr);
-				return -1;
-			}
-			unlink(addr);
-		}
+		/* A socket left there is a stale one of ours. */
+		if (lstat(addr, &st) == 0 && S_ISSOCK(st.st_mode))
+			(void)unlink(addr);
 		stats_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK |
 		    SOCK_CLOEXEC, 0);
 		if (stats_fd == -1 ||
@@ -328,12 +353,7 @@ stats_listen(const char *addr)
 		snprintf(stats_unix_path, sizeof(stats_unix_path), "%s", addr);
 		return 0;
 	}
-	if (net_parse_hostport(addr, host, sizeof(host), &port) == -1) {
-		fprintf(stderr, "relayd: -stats wants host:port or /path, "
-				"got %s\n",
-		    addr);
-		return -1;
-	}
+	(void)net_parse_hostport(addr, host, sizeof(host), &port);
 	stats_fd = net_listen(host, port, 16, err, sizeof(err));
 	if (stats_fd == -1) {
 		fprintf(stderr, "relayd: -stats: %s\n", err);

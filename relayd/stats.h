@@ -12,6 +12,7 @@
 
 struct reg;
 
+int stats_check(const char *addr);
 int stats_listen(const char *addr);
 void stats_start(struct ev_loop *loop);
 void stats_stop(struct ev_loop *loop);

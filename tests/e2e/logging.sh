@@ -358,6 +358,16 @@ timeout 5 "$RELAYD" -t -user no-such-user-relayd-test >"$T/t.out" 2>&1
 rc=$?
 check "-t: an unknown -user fails with status 1" \
     bash -c "[ $rc = 1 ] && grep -q 'unknown user no-such-user-relayd-test' '$T/t.out'"
+timeout 5 "$RELAYD" -t -stats nonsense >"$T/t.out" 2>&1
+rc=$?
+check "-t: a -stats that is neither host:port nor /path fails with status 1" \
+    bash -c "[ $rc = 1 ] && grep -q 'stats wants host:port or /path' '$T/t.out'"
+echo keep >"$T/plain.file"
+timeout 5 "$RELAYD" -t -stats "$T/plain.file" >"$T/t.out" 2>&1
+rc=$?
+check "-t: -stats on a file that is not a socket fails with status 1" \
+    bash -c "[ $rc = 1 ] && grep -q 'is not a socket' '$T/t.out' &&
+	grep -qx keep '$T/plain.file'"
 timeout 5 "$RELAYD" -t -port 70000 >"$T/t.out" 2>&1
 check "-t: a bad flag value fails with status 2" test $? = 2
 
