@@ -14,33 +14,34 @@ echo "six" >"$T/www/v6.txt"
 # regs: registrations relayd has logged so far.
 regs() { grep -c 'Serving relay requests on port' "$RELAYD_LOG"; }
 
-# Everything that needs no relay restart starts at once.
+# Everything that needs no relay restart starts at once; SP[name]: pid.
+declare -A SP
 V6_P=$(free_port ::1)
 shim_run py6 python3 -m http.server "$V6_P" --bind :: --directory "$T/www"
-PY6_PID=$SPID
+SP[py6]=$SPID
 A=$(free_port)
 B=$(free_port)
 shim_run two "$SSRV" -m poll -l "0.0.0.0:$A" -l "0.0.0.0:$B"
-TWO_PID=$SPID
+SP[two]=$SPID
 D=$(free_port)
 shim_run dual "$SSRV" -m poll -a full -l "0.0.0.0:$D" -l "[::]:$D"
-DUAL_PID=$SPID
+SP[dual]=$SPID
 shim_run daemon "$SSRV" -d "$T/daemon.pid" -l "0.0.0.0:$(free_port)"
 DAEMON_FG=$SPID
 shim_run clean "$SSRV" -m poll -c -n 2 -L "0.0.0.0:$(free_port)" \
     -l "0.0.0.0:$(free_port)"
-CLEAN_PID=$SPID
+SP[clean]=$SPID
 shim_run reap "$SSRV" -m poll -r -l "0.0.0.0:$(free_port)"
-REAP_PID=$SPID
+SP[reap]=$SPID
 shim_run reapthr "$SSRV" -m poll -R -l "0.0.0.0:$(free_port)" \
     -l "0.0.0.0:$(free_port)" -l "0.0.0.0:$(free_port)" \
     -l "0.0.0.0:$(free_port)"
-REAPTHR_PID=$SPID
+SP[reapthr]=$SPID
 X_P=$(free_port)
 shim_run reexec "$SSRV" -m epoll -x -l "0.0.0.0:$X_P"
-REEXEC_PID=$SPID
+SP[reexec]=$SPID
 shim_run perconn "$SSRV" -X -r -l "0.0.0.0:$(free_port)"
-PERCONN_PID=$SPID
+SP[perconn]=$SPID
 
 # --- IPv6 listener ---------------------------------------------------------------
 if pub=$(shim_public py6); then
@@ -84,7 +85,7 @@ fi
 # --- AF_UNIX listener next to a TCP one ------------------------------------------
 R0=$(regs)
 shim_run unix "$SSRV" -m poll -l "0.0.0.0:$(free_port)" -l "unix:$T/u.sock"
-UNIX_PID=$SPID
+SP[unix]=$SPID
 if shim_ready unix && pub=$(shim_public unix); then
 	check "unix: its getsockname is the socket path" \
 	    grep -qx "LISTEN 1 unix:$T/u.sock" "$T/unix.out"
@@ -102,7 +103,7 @@ SEL=$(free_port)
 LOC=$(free_port)
 RELAY_PORTS=$SEL shim_run sel "$SSRV" -m poll -l "0.0.0.0:$SEL" \
     -l "127.0.0.1:$LOC"
-SEL_PID=$SPID
+SP[sel]=$SPID
 BAN=$(free_port)
 RELAY_PORTS=$SEL shim_run banner socat \
     "TCP-LISTEN:$BAN,bind=127.0.0.1,reuseaddr,fork" SYSTEM:"echo banner"
@@ -214,8 +215,7 @@ else
 fi
 
 for n in py6 two dual unix sel clean reap reapthr reexec perconn; do
-	v=${n^^}_PID
-	shim_stop "$n" "${!v}"
+	shim_stop "$n" "${SP[$n]}"
 done
 [ -n "${DPID:-}" ] && shim_stop daemon "$DPID"
 

@@ -85,7 +85,6 @@ shim_stop busybox "$BB_PID"
 PY_P=$(free_port)
 spawn "$T/plainpy.log" python3 -m http.server "$PY_P" --bind 127.0.0.1 \
     --directory "$T/www"
-PLAIN_PID=$SPAWNED
 spawn "$T/sa.log" "$HELPER" -relay "127.0.0.1:$RELAYD_PORT" \
     -to "127.0.0.1:$PY_P" -addr-file "$T/sa.addr"
 SA_PID=$SPAWNED

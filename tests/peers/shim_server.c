@@ -228,6 +228,10 @@ ss_sigchld(int sig)
 	errno = saved;
 }
 
+/* With -R, fork and record under this lock: the signal thread does not
+ * care what the forking thread blocks. */
+static pthread_mutex_t ss_fork_lock = PTHREAD_MUTEX_INITIALIZER;
+
 /* -R: the signal thread of servers that block signals everywhere else. */
 static void *
 ss_reaper(void *arg)
@@ -238,9 +242,13 @@ ss_reaper(void *arg)
 	(void)arg;
 	sigemptyset(&chld);
 	sigaddset(&chld, SIGCHLD);
-	for (;;)
-		if (sigwait(&chld, &sig) == 0)
-			ss_sigchld(sig);
+	for (;;) {
+		if (sigwait(&chld, &sig) != 0)
+			continue;
+		pthread_mutex_lock(&ss_fork_lock);
+		ss_sigchld(sig);
+		pthread_mutex_unlock(&ss_fork_lock);
+	}
 	return NULL;
 }
 
@@ -254,9 +262,14 @@ ss_fork(void)
 	sigemptyset(&chld);
 	sigaddset(&chld, SIGCHLD);
 	sigprocmask(SIG_BLOCK, &chld, &old);
+	pthread_mutex_lock(&ss_fork_lock);
 	pid = fork();
 	if (pid > 0 && ss_nchildren < SS_MAX_CHILDREN)
 		ss_children[ss_nchildren++] = pid;
+	if (pid == 0)
+		pthread_mutex_init(&ss_fork_lock, NULL);
+	else
+		pthread_mutex_unlock(&ss_fork_lock);
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	return pid;
 }
