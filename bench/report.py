@@ -356,6 +356,7 @@ set xtics norotate
 plot '{outdir}/chart_lat.dat' using 2:xtic(1) title 'p50', '' using 3 title 'p99'
 set title 'new TCP connections/s (higher is better)'
 set logscale y
+set yrange [100:*]
 plot '{outdir}/chart_conn.dat' using 2:xtic(1) title 'conn/s' lc rgb '#4477aa'
 unset multiplot
 """
