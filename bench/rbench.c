@@ -71,10 +71,10 @@
 #define RB_ALARM_SLACK 30
 
 enum srv_state {
-	SRV_CMD,	/* waiting for the command byte (pooled: not paired) */
-	SRV_HOLD,	/* 'H': echoing from the event loop */
-	SRV_REPLY,	/* flushing the last reply, then closing */
-	SRV_THREAD,	/* 'E', 'U', 'D': handed to a blocking thread */
+	SRV_CMD,    /* waiting for the command byte (pooled: not paired) */
+	SRV_HOLD,   /* 'H': echoing from the event loop */
+	SRV_REPLY,  /* flushing the last reply, then closing */
+	SRV_THREAD, /* 'E', 'U', 'D': handed to a blocking thread */
 };
 
 struct srv_worker;
@@ -82,8 +82,8 @@ struct srv_worker;
 struct srv_conn {
 	int fd;
 	enum srv_state state;
-	int pooled;		/* counted in the pool until its first byte */
-	unsigned events;	/* epoll interest now */
+	int pooled;      /* counted in the pool until its first byte */
+	unsigned events; /* epoll interest now */
 	unsigned char cmd;
 	unsigned char hdr[8];
 	size_t hlen;
@@ -98,7 +98,7 @@ struct srv_conn {
 struct srv_worker {
 	pthread_t tid;
 	int epfd;
-	int lfd;		/* listener, -1 for none */
+	int lfd; /* listener, -1 for none */
 	unsigned char *buf;
 };
 
@@ -132,7 +132,8 @@ static void rb_usage(void) __attribute__((noreturn));
 static void
 rb_usage(void)
 {
-	fprintf(stderr,
+	fprintf(
+	    stderr,
 	    "usage: rbench serve [-l HOST:PORT] [-T threads]\n"
 	    "       rbench dial -r HOST:PORT [-T threads]\n"
 	    "       rbench pool -c HOST:PORT [-n idle] [-T threads]\n"
@@ -287,7 +288,7 @@ rb_read_all(int fd, void *p, size_t n)
 static void
 rb_timeouts(int fd, unsigned secs)
 {
-	struct timeval tv = { .tv_sec = secs, .tv_usec = 0 };
+	struct timeval tv = {.tv_sec = secs, .tv_usec = 0};
 
 	(void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	(void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
@@ -330,7 +331,7 @@ srv_close(struct srv_conn *c)
 static int
 srv_want(struct srv_conn *c, unsigned events)
 {
-	struct epoll_event ev = { .events = events, .data.ptr = c };
+	struct epoll_event ev = {.events = events, .data.ptr = c};
 
 	if (c->events == events)
 		return 0;
@@ -372,7 +373,7 @@ srv_flush(struct srv_conn *c)
 {
 	while (c->out_off < c->out_len) {
 		ssize_t w = send(c->fd, c->out + c->out_off,
-		    c->out_len - c->out_off, MSG_NOSIGNAL);
+				 c->out_len - c->out_off, MSG_NOSIGNAL);
 
 		if (w == -1 && errno == EINTR)
 			continue;
@@ -522,8 +523,7 @@ srv_io(struct srv_conn *c, unsigned events)
 {
 	int r;
 
-	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR) &&
-	    c->state != SRV_REPLY) {
+	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR) && c->state != SRV_REPLY) {
 		ssize_t n;
 
 		do
@@ -559,7 +559,7 @@ srv_accept(struct srv_worker *w)
 		if (fd == -1) {
 			if (errno == EINTR || errno == ECONNABORTED)
 				continue;
-			return;	/* EAGAIN: another worker took it */
+			return; /* EAGAIN: another worker took it */
 		}
 		if (srv_add(w, fd, 0) == -1)
 			close(fd);
@@ -604,8 +604,8 @@ srv_start_workers(int lfd)
 		if (lfd != -1) {
 			/* EXCLUSIVE: wake one worker per new connection */
 			struct epoll_event ev = {
-				.events = EPOLLIN | EPOLLEXCLUSIVE,
-				.data.ptr = NULL,
+			    .events = EPOLLIN | EPOLLEXCLUSIVE,
+			    .data.ptr = NULL,
 			};
 
 			if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, lfd, &ev) == -1)
@@ -623,8 +623,8 @@ cmd_serve(const struct rb_addr *a)
 	socklen_t sl = sizeof(ss);
 	int one = 1, lfd, port;
 
-	lfd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK |
-	    SOCK_CLOEXEC, 0);
+	lfd = socket(a->ss.ss_family,
+		     SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (lfd == -1)
 		rb_die("socket");
 	(void)setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
@@ -634,9 +634,9 @@ cmd_serve(const struct rb_addr *a)
 		rb_die("listen");
 	if (getsockname(lfd, (struct sockaddr *)&ss, &sl) == -1)
 		rb_die("getsockname");
-	port = ntohs(ss.ss_family == AF_INET6 ?
-	    ((struct sockaddr_in6 *)&ss)->sin6_port :
-	    ((struct sockaddr_in *)&ss)->sin_port);
+	port = ntohs(ss.ss_family == AF_INET6
+			 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+			 : ((struct sockaddr_in *)&ss)->sin_port);
 	srv_start_workers(lfd);
 	printf("listening port=%d\n", port);
 	fflush(stdout);
@@ -690,20 +690,21 @@ cmd_dial(const struct rb_addr *ctl)
 				rb_set_port(&d, (unsigned)port);
 				fd = rb_dial(&d);
 				if (fd == -1) {
-					fprintf(stderr, "rbench: dial %lu: %s\n",
-					    port, strerror(errno));
+					fprintf(stderr,
+						"rbench: dial %lu: %s\n", port,
+						strerror(errno));
 					goto next_line;
 				}
 				if (srv_add(&rb_workers[next++ % rb_nworkers],
-				    fd, 0) == -1)
+					    fd, 0) == -1)
 					close(fd);
 			}
-next_line:
+		next_line:
 			len -= (size_t)(nl + 1 - line);
 			memmove(line, nl + 1, len);
 		}
 		if (len == sizeof(line) - 1)
-			len = 0;	/* an absurd line: drop it */
+			len = 0; /* an absurd line: drop it */
 	}
 }
 
@@ -718,7 +719,7 @@ static void cmd_pool(const struct rb_addr *a, unsigned idle)
 static void
 cmd_pool(const struct rb_addr *a, unsigned idle)
 {
-	const struct timespec retry = { 0, 1000000 };
+	const struct timespec retry = {0, 1000000};
 	unsigned next = 0;
 
 	srv_start_workers(-1);
@@ -797,8 +798,8 @@ tput_thread(void *arg)
 			goto fail;
 		if (rb_get64(cnt) != j->bytes) {
 			fprintf(stderr, "rbench: sent %llu, server got %llu\n",
-			    (unsigned long long)j->bytes,
-			    (unsigned long long)rb_get64(cnt));
+				(unsigned long long)j->bytes,
+				(unsigned long long)rb_get64(cnt));
 			goto fail;
 		}
 	} else {
@@ -841,8 +842,8 @@ cmd_tput(const struct rb_addr *a, unsigned streams, unsigned secs, int up)
 
 	pthread_barrier_init(&start, NULL, streams);
 	for (unsigned i = 0; i < streams; i++) {
-		jobs[i] = (struct tput_job){ .a = a, .start = &start,
-		    .secs = secs, .up = up };
+		jobs[i] = (struct tput_job){
+		    .a = a, .start = &start, .secs = secs, .up = up};
 		if (pthread_create(&tid[i], NULL, tput_thread, &jobs[i]) != 0)
 			rb_die("pthread_create");
 	}
@@ -854,9 +855,10 @@ cmd_tput(const struct rb_addr *a, unsigned streams, unsigned secs, int up)
 		err += jobs[i].err;
 	}
 	printf("tput streams=%u dir=%s gbps=%.3f bytes=%llu secs=%.3f "
-	       "err=%d\n", streams, up ? "up" : "down",
-	    ns ? (double)bytes * 8 / (double)ns : 0.0,
-	    (unsigned long long)bytes, (double)ns / 1e9, err);
+	       "err=%d\n",
+	       streams, up ? "up" : "down",
+	       ns ? (double)bytes * 8 / (double)ns : 0.0,
+	       (unsigned long long)bytes, (double)ns / 1e9, err);
 	return err ? 1 : 0;
 }
 
@@ -887,7 +889,7 @@ rb_pct(const uint64_t *v, size_t n, double p)
  */
 static int
 cmd_lat(const struct rb_addr *a, unsigned n, unsigned warm, unsigned secs,
-    int hold)
+	int hold)
 {
 	uint64_t *v = calloc(n ? n : 1, sizeof(*v));
 	uint64_t deadline, sum = 0;
@@ -925,8 +927,8 @@ cmd_lat(const struct rb_addr *a, unsigned n, unsigned warm, unsigned secs,
 	}
 	qsort(v, done, sizeof(*v), rb_cmp_u64);
 	printf("lat n=%u p50_us=%.1f p99_us=%.1f mean_us=%.1f max_us=%.1f\n",
-	    done, rb_pct(v, done, 50) / 1e3, rb_pct(v, done, 99) / 1e3,
-	    (double)sum / done / 1e3, v[done - 1] / 1e3);
+	       done, rb_pct(v, done, 50) / 1e3, rb_pct(v, done, 99) / 1e3,
+	       (double)sum / done / 1e3, v[done - 1] / 1e3);
 	free(v);
 	return 0;
 }
@@ -994,7 +996,7 @@ cmd_connrate(const struct rb_addr *a, unsigned threads, unsigned secs)
 
 	pthread_barrier_init(&start, NULL, threads + 1);
 	for (unsigned i = 0; i < threads; i++) {
-		jobs[i] = (struct conn_job){ .a = a, .start = &start };
+		jobs[i] = (struct conn_job){.a = a, .start = &start};
 		if (pthread_create(&tid[i], NULL, conn_thread, &jobs[i]) != 0)
 			rb_die("pthread_create");
 	}
@@ -1011,11 +1013,11 @@ cmd_connrate(const struct rb_addr *a, unsigned threads, unsigned secs)
 	}
 	t0 = rb_now() - t0;
 	printf("connrate threads=%u cps=%.0f ok=%llu err=%llu secs=%.3f\n",
-	    threads, (double)ok / ((double)t0 / 1e9), (unsigned long long)ok,
-	    (unsigned long long)err, (double)t0 / 1e9);
+	       threads, (double)ok / ((double)t0 / 1e9), (unsigned long long)ok,
+	       (unsigned long long)err, (double)t0 / 1e9);
 	if (err)
 		fprintf(stderr, "rbench: connrate: last error: %s\n",
-		    strerror(last));
+			strerror(last));
 	return err ? 1 : 0;
 }
 
@@ -1053,16 +1055,16 @@ cmd_ttfb(const struct rb_addr *a, unsigned n, unsigned secs)
 	}
 	qsort(v, done, sizeof(*v), rb_cmp_u64);
 	printf("ttfb n=%u p50_ms=%.2f min_ms=%.2f max_ms=%.2f err=%u\n", done,
-	    rb_pct(v, done, 50) / 1e6, v[0] / 1e6, v[done - 1] / 1e6, err);
+	       rb_pct(v, done, 50) / 1e6, v[0] / 1e6, v[done - 1] / 1e6, err);
 	free(v);
 	return err ? 1 : 0;
 }
 
 enum hold_state {
-	HOLD_IDLE,	 /* not started */
+	HOLD_IDLE,       /* not started */
 	HOLD_CONNECTING, /* non-blocking connect in progress */
-	HOLD_CHECKING,	 /* "Hx" sent, waiting for 'x' back */
-	HOLD_HELD,	 /* verified end to end, now idle */
+	HOLD_CHECKING,   /* "Hx" sent, waiting for 'x' back */
+	HOLD_HELD,       /* verified end to end, now idle */
 	HOLD_FAILED,
 };
 
@@ -1092,10 +1094,10 @@ hold_fail(int epfd, struct hold_conn *h)
 static int
 hold_start(int epfd, const struct rb_addr *a, struct hold_conn *h)
 {
-	struct epoll_event ev = { .events = EPOLLOUT, .data.ptr = h };
+	struct epoll_event ev = {.events = EPOLLOUT, .data.ptr = h};
 
-	h->fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK |
-	    SOCK_CLOEXEC, 0);
+	h->fd = socket(a->ss.ss_family,
+		       SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (h->fd == -1) {
 		h->state = HOLD_FAILED;
 		return 1;
@@ -1113,14 +1115,15 @@ hold_start(int epfd, const struct rb_addr *a, struct hold_conn *h)
 static int
 hold_event(int epfd, struct hold_conn *h)
 {
-	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = h };
+	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = h};
 	socklen_t sl = sizeof(int);
 	unsigned char b;
 	int soerr = 0;
 
 	if (h->state == HOLD_CONNECTING) {
 		if (getsockopt(h->fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) ==
-		    -1 || soerr != 0)
+			-1 ||
+		    soerr != 0)
 			return hold_fail(epfd, h);
 		if (send(h->fd, "Hx", 2, MSG_NOSIGNAL) != 2 ||
 		    epoll_ctl(epfd, EPOLL_CTL_MOD, h->fd, &ev) == -1)
@@ -1141,8 +1144,7 @@ hold_event(int epfd, struct hold_conn *h)
  * for <secs> or until SIGTERM/SIGINT.
  */
 static int
-cmd_hold(const struct rb_addr *a, unsigned n, unsigned inflight,
-    unsigned secs)
+cmd_hold(const struct rb_addr *a, unsigned n, unsigned inflight, unsigned secs)
 {
 	struct hold_conn *h = calloc(n ? n : 1, sizeof(*h));
 	struct epoll_event ev[RB_MAX_EVENTS];
@@ -1182,11 +1184,11 @@ cmd_hold(const struct rb_addr *a, unsigned n, unsigned inflight,
 	}
 	err = n - held;
 	printf("hold asked=%u held=%u err=%u secs=%.3f\n", n, held, err,
-	    (double)(rb_now() - t0) / 1e9);
+	       (double)(rb_now() - t0) / 1e9);
 	fflush(stdout);
 	end = rb_now() + (uint64_t)secs * 1000000000u;
 	while (!rb_stop && rb_now() < end) {
-		const struct timespec tick = { 0, 50000000 };
+		const struct timespec tick = {0, 50000000};
 
 		nanosleep(&tick, NULL);
 	}
@@ -1244,7 +1246,8 @@ wire_take(int fd, struct wire_queue *q, uint64_t delay)
 	for (;;) {
 		size_t slot = (q->head + q->count) % WIRE_SLOTS;
 		unsigned char spill[WIRE_MTU];
-		unsigned char *dst = q->count < WIRE_SLOTS ? q->pkt[slot] : spill;
+		unsigned char *dst =
+		    q->count < WIRE_SLOTS ? q->pkt[slot] : spill;
 		ssize_t n = read(fd, dst, WIRE_MTU);
 
 		if (n == -1 && errno == EINTR)
@@ -1252,7 +1255,7 @@ wire_take(int fd, struct wire_queue *q, uint64_t delay)
 		if (n <= 0)
 			return;
 		if (dst == spill) {
-			q->dropped++;	/* a full queue drops, like a router */
+			q->dropped++; /* a full queue drops, like a router */
 			continue;
 		}
 		q->len[slot] = (uint16_t)n;
