@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <grp.h>
 #include <limits.h>
+#include <netinet/in.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
@@ -403,6 +404,22 @@ main(int argc, char **argv)
 	if (main_ctl_fd == -1) {
 		fprintf(stderr, "relayd: %s\n", err);
 		return 1;
+	}
+	{
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+
+		/* "-bind 0.0.0.0" or "::" mean every interface too: then each
+		 * registration's ports must not take the one address a
+		 * server happened to reach us on. */
+		if (getsockname(main_ctl_fd, (struct sockaddr *)&ss, &sl) == 0)
+			conf.bind_any =
+			    (ss.ss_family == AF_INET6 &&
+				IN6_IS_ADDR_UNSPECIFIED(
+				    &((struct sockaddr_in6 *)&ss)->sin6_addr)) ||
+			    (ss.ss_family == AF_INET &&
+				((struct sockaddr_in *)&ss)->sin_addr.s_addr ==
+				    htonl(INADDR_ANY));
 	}
 	if (main_stats_addr[0] != '\0' && stats_listen(main_stats_addr) == -1)
 		return 1;

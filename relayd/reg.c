@@ -128,6 +128,7 @@ reg_client_free(struct reg *reg, struct client *c, const char *why)
 	close(c->fd);
 	free(c);
 	atomic_fetch_sub(&stats.queued, 1);
+	atomic_fetch_sub(&reg->share->queued, 1);
 }
 
 static void
@@ -393,6 +394,8 @@ reg_announce(struct reg *reg)
 		c->since = ev_now(reg->worker->loop);
 		TAILQ_INSERT_TAIL(&reg->announced, c, entry);
 		reg->nannounced++;
+		log_debug("reg %llu: client %s announced",
+		    (unsigned long long)reg->id, c->addr_str);
 		if (reg_ctl_send_msg(reg, &m) == -1)
 			return;
 		if (reg->nannounced == 1)
@@ -540,7 +543,10 @@ reg_client_cb(struct ev_loop *loop, ev_io *w, int revents)
 		proto_addr_format(c->addr_str, sizeof(c->addr_str),
 		    (struct sockaddr *)&ss);
 		atomic_fetch_add(&stats.queued, 1);
+		atomic_fetch_add(&reg->share->queued, 1);
 		log_info("Client connected: %s", c->addr_str);
+		log_debug("reg %llu: client %s queued",
+		    (unsigned long long)reg->id, c->addr_str);
 		if (reg->nqueued + reg->nannounced >= conf.max_queue ||
 		    atomic_load(&reg->share->sessions) + reg->nqueued +
 			    reg->nannounced >=
@@ -802,6 +808,8 @@ reg_send_ok(struct reg *reg)
 
 	ev_timer_stop(reg->worker->loop, &reg->hs_timer);
 	if (reg->cl_fd == -1) {
+		/* An extension peer: a refusal is said with [ERR]. */
+		reg->mode = REG_MODE_EXT;
 		if (reg_open_ports(reg, reg->want_port) == -1)
 			return;
 	} else if (reg->want_port != 0 && reg->want_port != reg->cport) {
@@ -896,6 +904,20 @@ reg_on_hello(struct reg *reg, const struct proto_msg *m)
 	reg_send_ok(reg);
 }
 
+/*
+ * The peer is not an extension peer after all: from now on its bytes are
+ * drained and ignored, as the original did, and if its ports were held
+ * back for a [HELLO] that did not come, they open now.
+ */
+static void
+reg_become_original(struct reg *reg)
+{
+	reg->mode = REG_MODE_ORIGINAL;
+	reg->in_len = 0;
+	if (reg->cl_fd == -1 && conf.secret_len == 0)
+		(void)reg_open_ports(reg, 0);
+}
+
 /* One complete line from an extension peer. */
 static void
 reg_ctl_line(struct reg *reg, const struct proto_msg *m)
@@ -905,7 +927,7 @@ reg_ctl_line(struct reg *reg, const struct proto_msg *m)
 		if (m->type == PROTO_HELLO)
 			reg_on_hello(reg, m);
 		else
-			reg->mode = REG_MODE_ORIGINAL;
+			reg_become_original(reg);
 		break;
 	case REG_MODE_AUTH:
 		if (m->type != PROTO_AUTH ||
@@ -968,8 +990,7 @@ reg_ctl_rd_cb(struct ev_loop *loop, ev_io *w, int revents)
 							   : sizeof(hello) - 1;
 
 		if (memcmp(reg->in, hello, k) != 0) {
-			reg->mode = REG_MODE_ORIGINAL;
-			reg->in_len = 0;
+			reg_become_original(reg);
 			return;
 		}
 	}
@@ -985,8 +1006,7 @@ reg_ctl_rd_cb(struct ev_loop *loop, ev_io *w, int revents)
 			    (unsigned long long)reg->id, reg->peer_str,
 			    proto_strerror((int)used));
 			if (reg->mode == REG_MODE_UNDECIDED) {
-				reg->mode = REG_MODE_ORIGINAL;
-				reg->in_len = 0;
+				reg_become_original(reg);
 				return;
 			}
 			reg_refuse(reg, proto_strerror((int)used));
@@ -1057,8 +1077,12 @@ reg_open_ports(struct reg *reg, unsigned want_port)
 			return 0;
 		}
 	}
-	snprintf(why, sizeof(why), "cannot open listeners: %s",
-	    strerror(errno));
+	if (want_port != 0)
+		snprintf(why, sizeof(why), "port %u unavailable: %s", want_port,
+		    strerror(errno));
+	else
+		snprintf(why, sizeof(why), "cannot open listeners: %s",
+		    strerror(errno));
 	atomic_fetch_add(&stats.err_accept, 1);
 	if (reg->mode != REG_MODE_UNDECIDED)
 		reg_refuse(reg, why);
@@ -1150,7 +1174,7 @@ reg_create(struct worker *w, int ctl_fd)
 		reg_close(reg, strerror(errno));
 		return;
 	}
-	if (conf.bind[0] == '\0') {
+	if (conf.bind_any) {
 		/* Wildcard, keeping the control socket's family (dual-stack
 		 * "[::]" like the original, or 0.0.0.0 without IPv6). */
 		if (reg->local.ss_family == AF_INET6)
@@ -1166,6 +1190,20 @@ reg_create(struct worker *w, int ctl_fd)
 	if (conf.secret_len > 0) {
 		ev_timer_start(w->loop, &reg->hs_timer);
 		return;
+	}
+	/*
+	 * A [HELLO] that is already here may ask for a port: let it decide,
+	 * rather than open (and log) a public port only to drop it.  A peer
+	 * of the original protocol sends nothing, so its ports open now.
+	 */
+	{
+		char peek[PROTO_LINE_MAX];
+		ssize_t n = recv(ctl_fd, peek, sizeof(peek),
+		    MSG_PEEK | MSG_DONTWAIT);
+
+		if (n > 7 && memcmp(peek, "[HELLO]", 7) == 0 &&
+		    memchr(peek, '\n', (size_t)n) != NULL)
+			return;
 	}
 	(void)reg_open_ports(reg, 0);
 }

@@ -26,6 +26,7 @@
 struct relayd_conf {
 	unsigned port;		/* control port (-port) */
 	char bind[256];		/* bind address, "" for every interface */
+	int bind_any;		/* the control listener is a wildcard */
 	unsigned max_regs;	/* registrations in all */
 	unsigned max_regs_ip;	/* registrations per peer address */
 	unsigned max_sessions;	/* open sessions per registration */
@@ -96,6 +97,7 @@ enum session_state {
 struct reg_share {
 	atomic_uint refs;
 	atomic_uint sessions;	/* open sessions of the registration */
+	atomic_uint queued;	/* its clients not yet paired */
 };
 
 struct session {

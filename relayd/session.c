@@ -64,12 +64,16 @@ session_pump_cb(struct pump *p, int dir, enum pump_end end, int err)
 	if (dir == 0) {
 		log_info("Client disconnected %s",
 		    session_errstr(err, buf, sizeof(buf)));
+		log_debug("session %llu: client to server ended",
+		    (unsigned long long)s->id);
 		s->state = SESSION_HALF;
 		return;
 	}
 	if (dir == 1) {
 		log_info("server disconnected %s",
 		    session_errstr(err, buf, sizeof(buf)));
+		log_debug("session %llu: server to client ended",
+		    (unsigned long long)s->id);
 		s->state = SESSION_HALF;
 		return;
 	}
@@ -130,6 +134,7 @@ session_pair(struct reg *reg, struct client *c, int data_fd)
 	struct handoff h;
 
 	atomic_fetch_sub(&stats.queued, 1);
+	atomic_fetch_sub(&reg->share->queued, 1);
 	/* The original printed the client's address here; print the
 	 * data connection's, as the wording says. */
 	log_info("Server connected: %s",

@@ -27,7 +27,6 @@ struct stats_reg {
 	unsigned long long id;
 	char peer[64];
 	unsigned cport, sport;
-	unsigned queued;
 };
 
 struct stats_conn {
@@ -83,7 +82,6 @@ stats_reg_update(struct reg *reg)
 		snprintf(r->peer, sizeof(r->peer), "%s", reg->peer_str);
 		r->cport = reg->cport;
 		r->sport = reg->sport;
-		r->queued = reg->nqueued + reg->nannounced;
 		break;
 	}
 	pthread_mutex_unlock(&stats_lock);
@@ -170,7 +168,8 @@ stats_render(size_t *outlen)
 		fprintf(f,
 		    "relayd_registration_queued{id=\"%llu\",peer=\"%s\","
 		    "public_port=\"%u\",server_port=\"%u\"} %u\n",
-		    r->id, r->peer, r->cport, r->sport, r->queued);
+		    r->id, r->peer, r->cport, r->sport,
+		    atomic_load(&r->share->queued));
 	}
 	pthread_mutex_unlock(&stats_lock);
 	if (fclose(f) != 0) {

@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "helper.h"
@@ -19,6 +20,7 @@ static void
 helper_detach(int keep)
 {
 	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+	struct stat st;
 
 	/* Fds 0-2 must all be taken: a server whose stdio is close-on-exec
 	 * (node's is) leaves gaps, and the next socket opened here would
@@ -26,7 +28,12 @@ helper_detach(int keep)
 	if (null != -1) {
 		dup2(null, STDIN_FILENO);
 		dup2(null, STDOUT_FILENO);
-		if (fcntl(STDERR_FILENO, F_GETFD) == -1)
+		/* A pipe on stderr is someone reading to EOF ("out=$(nginx)",
+		 * "| tee"): holding it open would hang them once a server
+		 * daemonized.  A terminal, a file or journald's socket keep
+		 * the helper's messages. */
+		if (fcntl(STDERR_FILENO, F_GETFD) == -1 ||
+		    (fstat(STDERR_FILENO, &st) == 0 && S_ISFIFO(st.st_mode)))
 			dup2(null, STDERR_FILENO);
 		if (null > STDERR_FILENO)
 			close(null);

@@ -19,6 +19,7 @@
  * to exactly one acceptor.  Everything else passes through untouched, and
  * errno is preserved on every pass-through path.
  */
+#include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -68,7 +69,17 @@ static struct {
 	char secret_file[512];
 	char helper[1024];
 	char ports[256]; /* RELAY_PORTS: only these requested ports */
+	char self[1024]; /* this library's path, for exec continuity */
 } shim_cfg;
+
+/* Our settings as "NAME=value", put back into an exec'd environment
+ * that lost them (see execve below). */
+static const char *const shim_env_names[] = {"RELAY_HOST", "RELAY_PORT",
+    "RELAY_ADDR_FILE", "RELAY_SECRET_FILE", "RELAY_PORTS", "RELAY_TIMEOUT",
+    "RELAY_EXTENSIONS", "RELAY_POOL", "RELAY_PUBLIC_PORT",
+    "RELAYSHIM_DEBUG", "RELAYSHIM_HELPER", "LD_PRELOAD"};
+#define SHIM_NENV (sizeof(shim_env_names) / sizeof(shim_env_names[0]))
+static char *shim_env_saved[SHIM_NENV];
 
 static int (*real_bind)(int, const struct sockaddr *, socklen_t);
 static int (*real_listen)(int, int);
@@ -76,6 +87,7 @@ static int (*real_accept)(int, struct sockaddr *, socklen_t *);
 static int (*real_accept4)(int, struct sockaddr *, socklen_t *, int);
 static int (*real_getsockname)(int, struct sockaddr *, socklen_t *);
 static int (*real_getpeername)(int, struct sockaddr *, socklen_t *);
+static int (*real_execve)(const char *, char *const[], char *const[]);
 
 /* A socket the shim bound to loopback in place of the asked address. */
 struct shim_listener {
@@ -92,8 +104,10 @@ struct shim_listener {
 struct shim_peer {
 	int fd;
 	uint64_t ino;
-	struct sockaddr_in6 peer; /* large enough for either family */
-	socklen_t peer_len;
+	struct sockaddr_in6 peer;  /* large enough for either family */
+	socklen_t peer_len;	   /* 0: the relay does not say */
+	struct sockaddr_in6 local; /* this host, at the port asked for */
+	socklen_t local_len;
 };
 
 static pthread_once_t shim_once = PTHREAD_ONCE_INIT;
@@ -162,6 +176,10 @@ shim_find_helper(void)
 	char *slash;
 
 	shim_env("RELAYSHIM_HELPER", shim_cfg.helper, sizeof(shim_cfg.helper));
+	if (dladdr((void *)shim_find_helper, &info) != 0 &&
+	    info.dli_fname != NULL && info.dli_fname[0] == '/')
+		snprintf(shim_cfg.self, sizeof(shim_cfg.self), "%s",
+		    info.dli_fname);
 	if (shim_cfg.helper[0] != '\0')
 		return;
 	if (dladdr((void *)shim_find_helper, &info) == 0 ||
@@ -205,6 +223,15 @@ shim_do_init(void)
 	real_accept4 = shim_sym("accept4");
 	real_getsockname = shim_sym("getsockname");
 	real_getpeername = shim_sym("getpeername");
+	real_execve = shim_sym("execve");
+	for (size_t i = 0; i < SHIM_NENV; i++) {
+		const char *v = getenv(shim_env_names[i]);
+
+		if (v != NULL &&
+		    asprintf(&shim_env_saved[i], "%s=%s", shim_env_names[i],
+			v) == -1)
+			shim_env_saved[i] = NULL;
+	}
 	shim_env("RELAY_HOST", shim_cfg.relay_host,
 	    sizeof(shim_cfg.relay_host));
 	snprintf(shim_cfg.relay_port, sizeof(shim_cfg.relay_port), "8080");
@@ -697,35 +724,19 @@ listen(int fd, int backlog)
 }
 
 /*
- * Is <fd> a listener whose connections may be wakes?  Ours by inode, or
- * (after an exec lost the registry) any listener bound to loopback.
- * Fills the loopback port and the listener's family.
+ * A listener the shim set up before an exec (nginx's binary upgrade,
+ * sshd's re-exec) is bound to loopback and has TCP_DEFER_ACCEPT on, our
+ * mark: any other loopback listener (RELAY_PORTS left it out) must not
+ * wait for a wake header that never comes.  Fills the loopback port and
+ * the family.
  */
 static int
-shim_wake_listener(int fd, unsigned *lport, int *family)
+shim_loopback_listener(int fd, unsigned *lport, int *family)
 {
 	struct sockaddr_storage ss;
-	socklen_t len = sizeof(ss);
-	uint64_t ino = shim_ino(fd);
-	int idx, defer = 0;
+	socklen_t len;
+	int defer = 0;
 
-	if (ino == 0)
-		return 0;
-	pthread_mutex_lock(&shim_lock);
-	idx = shim_find(ino);
-	if (idx != -1 && shim_lst[idx].registered) {
-		*lport = shim_lst[idx].local_port;
-		*family = shim_lst[idx].asked.ss_family;
-		pthread_mutex_unlock(&shim_lock);
-		return 1;
-	}
-	pthread_mutex_unlock(&shim_lock);
-	if (idx != -1)
-		return 0;
-	/* Only a listener the shim set up has TCP_DEFER_ACCEPT on (or one
-	 * whose clients speak first anyway): any other loopback listener
-	 * (RELAY_PORTS left it out) must not wait for a wake header that
-	 * never comes, 500 ms per client of a server that speaks first. */
 	len = sizeof(defer);
 	if (getsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &defer, &len) == -1 ||
 	    defer == 0)
@@ -747,6 +758,87 @@ shim_wake_listener(int fd, unsigned *lport, int *family)
 		return 1;
 	}
 	return 0;
+}
+
+static int shim_helper_ask(unsigned lport, const struct wake_req *req,
+    struct wake_resp *resp, int *fdp);
+
+/*
+ * An inherited listener (the registry was lost with an exec): its helper
+ * still knows what address the server asked for.  Adopt it.  Returns its
+ * registry index, or -1.
+ */
+static int
+shim_adopt(int fd, uint64_t ino)
+{
+	struct shim_listener l;
+	struct wake_req req;
+	struct wake_resp resp;
+	unsigned lport;
+	int family, rfd, idx = -1;
+
+	if (!shim_loopback_listener(fd, &lport, &family))
+		return -1;
+	memset(&req, 0, sizeof(req));
+	req.kind = WAKE_REQ_ADDR;
+	if (shim_helper_ask(lport, &req, &resp, &rfd) == -1)
+		return -1;
+	if (rfd != -1)
+		close(rfd);
+	if (resp.status != 0 || resp.asked_len == 0 ||
+	    resp.asked_len > sizeof(resp.asked))
+		return -1;
+	memset(&l, 0, sizeof(l));
+	l.ino = ino;
+	l.asked = resp.asked;
+	l.asked_len = resp.asked_len;
+	l.asked_port = shim_port_of((struct sockaddr *)&resp.asked);
+	l.local_port = lport;
+	l.registered = 3;
+	pthread_mutex_lock(&shim_lock);
+	idx = shim_find(ino);
+	if (idx == -1 && shim_nlst < SHIM_MAX_LISTENERS)
+		idx = (int)shim_nlst++;
+	if (idx != -1)
+		shim_lst[idx] = l;
+	pthread_mutex_unlock(&shim_lock);
+	if (shim_cfg.debug)
+		shim_log("adopted inherited listener fd %d (loopback port %u)",
+		    fd, lport);
+	return idx;
+}
+
+/*
+ * Is <fd> a listener whose connections may be wakes?  Ours by inode, or
+ * one inherited across an exec (adopted, or at least marked as ours).
+ * Fills the loopback port, the family and the port the server asked for
+ * (0 if unknown).
+ */
+static int
+shim_wake_listener(int fd, unsigned *lport, int *family,
+    unsigned *asked_port)
+{
+	uint64_t ino = shim_ino(fd);
+	int idx;
+
+	if (ino == 0)
+		return 0;
+	pthread_mutex_lock(&shim_lock);
+	idx = shim_find(ino);
+	if (idx != -1 && shim_lst[idx].registered > 0) {
+		*lport = shim_lst[idx].local_port;
+		*family = shim_lst[idx].asked.ss_family;
+		*asked_port = shim_lst[idx].asked_port;
+		pthread_mutex_unlock(&shim_lock);
+		return 1;
+	}
+	pthread_mutex_unlock(&shim_lock);
+	if (idx != -1)
+		return 0;
+	if (shim_adopt(fd, ino) != -1)
+		return shim_wake_listener(fd, lport, family, asked_port);
+	*asked_port = 0;
+	return shim_loopback_listener(fd, lport, family);
 }
 
 static int
@@ -818,7 +910,7 @@ shim_helper_ask(unsigned lport, const struct wake_req *req,
 
 static void
 shim_remember_peer(int fd, const struct sockaddr_storage *peer,
-    socklen_t len)
+    socklen_t plen, const struct sockaddr_storage *local, socklen_t llen)
 {
 	struct shim_peer *p;
 
@@ -829,10 +921,42 @@ shim_remember_peer(int fd, const struct sockaddr_storage *peer,
 		p = &shim_peers[(unsigned)fd % SHIM_MAX_PEERS];
 		p->fd = fd;
 		p->ino = shim_ino(fd);
-		memcpy(&p->peer, peer, len);
-		p->peer_len = len;
+		p->peer_len = plen <= sizeof(p->peer) ? plen : 0;
+		if (p->peer_len != 0)
+			memcpy(&p->peer, peer, plen);
+		p->local_len = llen <= sizeof(p->local) ? llen : 0;
+		if (p->local_len != 0)
+			memcpy(&p->local, local, llen);
 	}
 	pthread_mutex_unlock(&shim_lock);
+}
+
+/* The faked peer (<want_local> 0) or local address of an accepted
+ * socket, if the table has one for <fd>.  Returns its length or 0. */
+static socklen_t
+shim_faked(int fd, int want_local, struct sockaddr_storage *out)
+{
+	socklen_t len = 0;
+	struct shim_peer *p;
+
+	if (shim_peers == NULL || fd < 0)
+		return 0;
+	pthread_mutex_lock(&shim_lock);
+	p = &shim_peers[(unsigned)fd % SHIM_MAX_PEERS];
+	if (p->fd == fd && (p->peer_len != 0 || p->local_len != 0)) {
+		if (p->ino != shim_ino(fd)) {
+			/* The fd was closed and reused: forget it. */
+			p->peer_len = p->local_len = 0;
+		} else if (want_local && p->local_len != 0) {
+			memcpy(out, &p->local, p->local_len);
+			len = p->local_len;
+		} else if (!want_local && p->peer_len != 0) {
+			memcpy(out, &p->peer, p->peer_len);
+			len = p->peer_len;
+		}
+	}
+	pthread_mutex_unlock(&shim_lock);
+	return len;
 }
 
 /*
@@ -842,9 +966,11 @@ shim_remember_peer(int fd, const struct sockaddr_storage *peer,
  * could not be completed (the caller closes it and accepts again).
  */
 static int
-shim_take_wake(int afd, unsigned lport, int family, int flags,
-    struct sockaddr_storage *peer, socklen_t *peer_len)
+shim_take_wake(int afd, unsigned lport, int family, unsigned asked_port,
+    int flags, struct sockaddr_storage *peer, socklen_t *peer_len)
 {
+	struct sockaddr_storage local;
+	socklen_t llen = sizeof(local);
 	struct wake_hdr hdr;
 	struct wake_req req;
 	struct wake_resp resp;
@@ -897,7 +1023,6 @@ shim_take_wake(int afd, unsigned lport, int family, int flags,
 	if (resp.has_peer) {
 		*peer = resp.peer;
 		*peer_len = shim_to_family(peer, family);
-		shim_remember_peer(afd, peer, *peer_len);
 	} else {
 		*peer_len = sizeof(*peer);
 		if (real_getpeername(afd, (struct sockaddr *)peer, peer_len) ==
@@ -905,6 +1030,23 @@ shim_take_wake(int afd, unsigned lport, int family, int flags,
 			return -1;
 		*peer_len = shim_to_family(peer, family);
 	}
+	/* Locally the connection is to the port the server listens on, as
+	 * nginx's $server_port and redis' laddr expect, not the ephemeral
+	 * port of the relay connection. */
+	if (real_getsockname(afd, (struct sockaddr *)&local, &llen) == 0 &&
+	    asked_port != 0) {
+		if (local.ss_family == AF_INET6)
+			((struct sockaddr_in6 *)&local)->sin6_port =
+			    htons((uint16_t)asked_port);
+		else
+			((struct sockaddr_in *)&local)->sin_port =
+			    htons((uint16_t)asked_port);
+		llen = shim_to_family(&local, family);
+	} else {
+		llen = 0;
+	}
+	shim_remember_peer(afd, peer, resp.has_peer ? *peer_len : 0, &local,
+	    llen);
 	return 0;
 }
 
@@ -912,11 +1054,12 @@ static int
 shim_accept(int fd, struct sockaddr *addr, socklen_t *addrlen, int flags,
     int four)
 {
-	unsigned lport;
+	unsigned lport, asked_port;
 	int family;
 
 	shim_init();
-	if (!shim_cfg.active || !shim_wake_listener(fd, &lport, &family))
+	if (!shim_cfg.active ||
+	    !shim_wake_listener(fd, &lport, &family, &asked_port))
 		return four ? real_accept4(fd, addr, addrlen, flags)
 			    : real_accept(fd, addr, addrlen);
 	for (;;) {
@@ -930,7 +1073,8 @@ shim_accept(int fd, struct sockaddr *addr, socklen_t *addrlen, int flags,
 		if (afd == -1)
 			return -1;
 		saved = errno;
-		r = shim_take_wake(afd, lport, family, flags, &ss, &sl);
+		r = shim_take_wake(afd, lport, family, asked_port, flags, &ss,
+		    &sl);
 		if (r == -1) {
 			/* A lost client; a non-blocking listener reports
 			 * EAGAIN from the real accept when nothing is left. */
@@ -961,16 +1105,27 @@ getsockname(int fd, struct sockaddr *addr, socklen_t *addrlen)
 {
 	struct shim_listener l;
 	struct sockaddr_storage a;
+	socklen_t alen;
 	int saved = errno, idx = -1;
 	uint64_t ino;
 
 	shim_init();
 	if (!shim_cfg.active || addr == NULL || addrlen == NULL)
 		return real_getsockname(fd, addr, addrlen);
+	alen = shim_faked(fd, 1, &a);
+	if (alen != 0) {
+		shim_copy_addr(addr, addrlen, &a, alen);
+		errno = saved;
+		return 0;
+	}
 	ino = shim_ino(fd);
 	pthread_mutex_lock(&shim_lock);
 	if (ino != 0)
 		idx = shim_find(ino);
+	pthread_mutex_unlock(&shim_lock);
+	if (idx == -1 && ino != 0)
+		idx = shim_adopt(fd, ino);
+	pthread_mutex_lock(&shim_lock);
 	if (idx != -1)
 		l = shim_lst[idx];
 	pthread_mutex_unlock(&shim_lock);
@@ -995,41 +1150,112 @@ getsockname(int fd, struct sockaddr *addr, socklen_t *addrlen)
 SHIM_EXPORT int
 getpeername(int fd, struct sockaddr *addr, socklen_t *addrlen)
 {
-	struct sockaddr_storage a;
-	socklen_t alen = 0;
+	struct sockaddr_storage a, real;
+	socklen_t alen = 0, rl = sizeof(real);
 	int saved = errno;
 
 	shim_init();
-	if (shim_cfg.active && shim_peers != NULL && fd >= 0 && addr != NULL &&
-	    addrlen != NULL) {
-		pthread_mutex_lock(&shim_lock);
-		if (shim_peers[(unsigned)fd % SHIM_MAX_PEERS].fd == fd &&
-		    shim_peers[(unsigned)fd % SHIM_MAX_PEERS].peer_len != 0) {
-			struct shim_peer *p =
-			    &shim_peers[(unsigned)fd % SHIM_MAX_PEERS];
-
-			if (p->ino == shim_ino(fd)) {
-				memcpy(&a, &p->peer, p->peer_len);
-				alen = p->peer_len;
-			} else {
-				p->peer_len = 0;
-			}
-		}
-		pthread_mutex_unlock(&shim_lock);
-	}
+	if (shim_cfg.active && addr != NULL && addrlen != NULL)
+		alen = shim_faked(fd, 0, &a);
 	if (alen == 0) {
 		errno = saved;
 		return real_getpeername(fd, addr, addrlen);
 	}
 	/* The relayed connection must still be connected. */
-	{
-		struct sockaddr_storage real;
-		socklen_t rl = sizeof(real);
-
-		if (real_getpeername(fd, (struct sockaddr *)&real, &rl) == -1)
-			return -1;
-	}
+	if (real_getpeername(fd, (struct sockaddr *)&real, &rl) == -1)
+		return -1;
 	shim_copy_addr(addr, addrlen, &a, alen);
 	errno = saved;
 	return 0;
+}
+
+/* Does an fd that survives exec hold a listener the shim registered? */
+static int
+shim_listener_survives_exec(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	int found = 0;
+
+	if (d == NULL)
+		return 0;
+	while (!found && (e = readdir(d)) != NULL) {
+		int fd = atoi(e->d_name), fl;
+		uint64_t ino;
+		int idx;
+
+		if (e->d_name[0] < '0' || e->d_name[0] > '9' || fd == dirfd(d))
+			continue;
+		fl = fcntl(fd, F_GETFD);
+		if (fl == -1 || (fl & FD_CLOEXEC))
+			continue;
+		ino = shim_ino(fd);
+		if (ino == 0)
+			continue;
+		pthread_mutex_lock(&shim_lock);
+		idx = shim_find(ino);
+		found = idx != -1 && shim_lst[idx].registered > 0;
+		pthread_mutex_unlock(&shim_lock);
+	}
+	closedir(d);
+	return found;
+}
+
+static int
+shim_env_has(char *const envp[], const char *name)
+{
+	size_t n = strlen(name);
+
+	for (size_t i = 0; envp != NULL && envp[i] != NULL; i++)
+		if (strncmp(envp[i], name, n) == 0 && envp[i][n] == '=')
+			return 1;
+	return 0;
+}
+
+/*
+ * Exec continuity.  A server that execs itself with a listener it keeps
+ * (nginx's binary upgrade, which also scrubs the environment to what its
+ * "env" directives list) would lose the shim, then bind the real address
+ * it asked for.  Only then, and only for a new image that keeps one of
+ * our listeners, are LD_PRELOAD and our settings put back.
+ */
+SHIM_EXPORT int
+execve(const char *path, char *const argv[], char *const envp[])
+{
+	char **env, *mine = NULL;
+	size_t n = 0, k;
+
+	shim_init();
+	if (!shim_cfg.active || shim_cfg.self[0] == '\0' ||
+	    shim_env_has(envp, "LD_PRELOAD") ||
+	    !shim_listener_survives_exec())
+		return real_execve(path, argv, envp);
+	while (envp != NULL && envp[n] != NULL)
+		n++;
+	env = calloc(n + SHIM_NENV + 2, sizeof(*env));
+	if (env == NULL)
+		return real_execve(path, argv, envp);
+	for (k = 0; k < n; k++)
+		env[k] = envp[k];
+	/* The saved LD_PRELOAD (it may list a sanitizer runtime first) is
+	 * among the names below; without it, this library alone. */
+	if (shim_env_saved[SHIM_NENV - 1] == NULL &&
+	    asprintf(&env[k], "LD_PRELOAD=%s", shim_cfg.self) != -1)
+		mine = env[k++];
+	for (size_t i = 0; i < SHIM_NENV; i++)
+		if (shim_env_saved[i] != NULL &&
+		    !shim_env_has(envp, shim_env_names[i]))
+			env[k++] = shim_env_saved[i];
+	env[k] = NULL;
+	if (shim_cfg.debug)
+		shim_log("exec %s keeps a relayed listener: preload kept", path);
+	{
+		int r = real_execve(path, argv, env), err = errno;
+
+		/* Still here: the exec failed; leave no trace. */
+		free(mine);
+		free(env);
+		errno = err;
+		return r;
+	}
 }
