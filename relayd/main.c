@@ -313,21 +313,36 @@ main_signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
 	ev_break(loop, EVBREAK_ALL);
 }
 
+/* Uid and gid of <user>; 0, or -1 if there is no such user. */
+static int
+main_lookup_user(const char *user, uid_t *uid, gid_t *gid)
+{
+	struct passwd pw, *res = NULL;
+	char buf[4096];
+
+	if (getpwnam_r(user, &pw, buf, sizeof(buf), &res) != 0 || res == NULL)
+		return -1;
+	*uid = pw.pw_uid;
+	*gid = pw.pw_gid;
+	return 0;
+}
+
 static int
 main_drop_privileges(const char *user)
 {
-	struct passwd *pw = getpwnam(user);
+	uid_t uid;
+	gid_t gid;
 
-	if (pw == NULL) {
+	if (main_lookup_user(user, &uid, &gid) == -1) {
 		log_warnx("unknown user %s", user);
 		return -1;
 	}
-	if (setgroups(1, &pw->pw_gid) == -1 || setgid(pw->pw_gid) == -1 ||
-	    setuid(pw->pw_uid) == -1) {
+	if (setgroups(1, &gid) == -1 || setgid(gid) == -1 ||
+	    setuid(uid) == -1) {
 		log_warn("cannot drop privileges to %s", user);
 		return -1;
 	}
-	if (setuid(0) != -1) {
+	if (uid != 0 && setuid(0) != -1) {
 		log_warnx("privileges could be regained after dropping; "
 			  "refusing to run");
 		return -1;
@@ -386,7 +401,8 @@ main(int argc, char **argv)
 		fprintf(stderr, "relayd: %s\n", err);
 		return 1;
 	}
-	if (main_user[0] != '\0' && getpwnam(main_user) == NULL) {
+	if (main_user[0] != '\0' && main_lookup_user(main_user, &(uid_t){0},
+					 &(gid_t){0}) == -1) {
 		fprintf(stderr, "relayd: unknown user %s\n", main_user);
 		return 1;
 	}

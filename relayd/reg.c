@@ -307,6 +307,17 @@ reg_client_gone(const struct client *c)
  * on the data connection itself, and the client's bytes follow it at
  * once, with no round trip to the server.
  */
+static struct dconn *
+reg_pooled_first(struct reg *reg)
+{
+	struct dconn *d;
+
+	for (d = TAILQ_FIRST(&reg->dconns); d != NULL; d = TAILQ_NEXT(d, entry))
+		if (d->state == DCONN_POOLED)
+			return d;
+	return NULL;
+}
+
 static void
 reg_use_pool(struct reg *reg)
 {
@@ -317,12 +328,9 @@ reg_use_pool(struct reg *reg)
 		struct client *c = TAILQ_FIRST(&reg->queue);
 		struct proto_msg m;
 		char line[PROTO_LINE_MAX];
-		struct dconn *d;
+		struct dconn *d = reg_pooled_first(reg);
 		int n, fd;
 
-		TAILQ_FOREACH(d, &reg->dconns, entry)
-			if (d->state == DCONN_POOLED)
-				break;
 		if (d == NULL)
 			return;
 		TAILQ_REMOVE(&reg->queue, c, entry);

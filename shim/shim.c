@@ -773,7 +773,7 @@ shim_adopt(int fd, uint64_t ino)
 {
 	struct shim_listener l;
 	struct wake_req req;
-	struct wake_resp resp;
+	struct wake_resp resp = {0};
 	unsigned lport;
 	int family, rfd, idx = -1;
 
@@ -881,6 +881,7 @@ shim_helper_ask(unsigned lport, const struct wake_req *req,
 	int s, r;
 
 	*fdp = -1;
+	memset(resp, 0, sizeof(*resp));
 	s = shim_helper_connect(lport);
 	if (s == -1)
 		return -1;
@@ -973,7 +974,7 @@ shim_take_wake(int afd, unsigned lport, int family, unsigned asked_port,
 	socklen_t llen = sizeof(local);
 	struct wake_hdr hdr;
 	struct wake_req req;
-	struct wake_resp resp;
+	struct wake_resp resp = {0};
 	struct pollfd pfd = {afd, POLLIN, 0};
 	ssize_t n;
 	int rfd, fl, waited = 0;

@@ -85,7 +85,7 @@ static struct {
 	uint64_t next_slot;
 	unsigned window;
 	unsigned inflight; /* slots in SLOT_WOKEN */
-	TAILQ_HEAD(, wake_slot) slots;
+	TAILQ_HEAD(wake_slot_list, wake_slot) slots;
 } wk;
 
 static void
@@ -206,7 +206,7 @@ wake_pump(void)
 {
 	struct wake_slot *s;
 
-	TAILQ_FOREACH(s, &wk.slots, entry) {
+	for (s = TAILQ_FIRST(&wk.slots); s != NULL; s = TAILQ_NEXT(s, entry)) {
 		if (wk.inflight >= wk.window)
 			break;
 		if (s->state != SLOT_WAITING)
@@ -241,6 +241,17 @@ wake_data(struct rclient *rc, int fd, const struct sockaddr_storage *from)
 	wake_pump();
 }
 
+static struct wake_slot *
+wake_slot_find(uint64_t id)
+{
+	struct wake_slot *s;
+
+	for (s = TAILQ_FIRST(&wk.slots); s != NULL; s = TAILQ_NEXT(s, entry))
+		if (s->id == id)
+			return s;
+	return NULL;
+}
+
 static int
 wake_token_ok(const uint8_t *t)
 {
@@ -271,9 +282,7 @@ wake_answer(int fd, const struct wake_req *req)
 		resp.asked = wk.wc.asked;
 		resp.asked_len = wk.wc.asked_len;
 	} else if (req->kind == WAKE_REQ_FD && wake_token_ok(req->token)) {
-		TAILQ_FOREACH(s, &wk.slots, entry)
-			if (s->id == req->slot)
-				break;
+		s = wake_slot_find(req->slot);
 		if (s == NULL) {
 			resp.status = ENOENT;
 		} else {
