@@ -564,7 +564,6 @@ reg_client_cb(struct ev_loop *loop, ev_io *w, int revents)
 			    "too many clients for this registration");
 			continue;
 		}
-		net_tune(fd);
 		TAILQ_INSERT_TAIL(&reg->queue, c, entry);
 		reg->nqueued++;
 		reg_announce(reg);
@@ -702,7 +701,6 @@ reg_dconn_line(struct dconn *d, const struct proto_msg *m)
 	fd = d->fd;
 	d->fd = -1;
 	reg_dconn_free(d);
-	net_tune(fd);
 	reg_pair(reg, c, fd);
 }
 
@@ -804,7 +802,6 @@ reg_server_cb(struct ev_loop *loop, ev_io *w, int revents)
 			close(fd);
 			continue;
 		}
-		net_tune(fd);
 		reg_pair(reg, TAILQ_FIRST(&reg->announced), fd);
 	}
 }
@@ -1055,6 +1052,9 @@ reg_open_public(struct reg *reg, unsigned port)
 
 	if (fd == -1)
 		return -1;
+	/* Accepted sockets inherit TCP_NODELAY and keepalive from their
+	 * listener: set once here, not twice per session. */
+	net_tune(fd);
 	if (reg->cl_fd != -1) {
 		ev_io_stop(loop, &reg->cl_io);
 		close(reg->cl_fd);
@@ -1076,6 +1076,7 @@ reg_open_ports(struct reg *reg, unsigned want_port)
 	if (reg_open_public(reg, want_port) == 0) {
 		reg->sv_fd = net_listen_addr(&reg->local, 0, REG_BACKLOG);
 		if (reg->sv_fd != -1) {
+			net_tune(reg->sv_fd);
 			reg->sport = net_local_port(reg->sv_fd);
 			ev_io_set(&reg->sv_io, reg->sv_fd, EV_READ);
 			ev_io_start(loop, &reg->sv_io);
