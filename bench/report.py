@@ -198,6 +198,7 @@ class Report:
         r = self.val("wan", "relayd", "ttfb_ms")
         rtt = self.val("wan", "relay-server", "rtt_ms")
         self.wan = None
+        self.wan_pool = None
         self.stall = None
         if not d or not r:
             reason = self.text.get(("skip", "wan", "reason"))
@@ -213,6 +214,16 @@ class Report:
         self.out(f"  relay<->server RTT {fmt(rtt)} ms; time to first byte "
                  f"for a new client: direct {fmt(d)} ms, relayd {fmt(r)} ms "
                  f"(+{fmt(r - d)} ms)")
+        for name, what in (("shim-pool", "shim + relayd, pooled data "
+                            "connections"),
+                           ("shim-nopool", "shim + relayd, RELAY_POOL=0")):
+            v = self.val("wan", name, "ttfb_ms")
+            if v:
+                v = med(list(v.values()))
+                self.out(f"  time to first byte, {what}: {fmt(v)} ms "
+                         f"(+{fmt(v - d)} ms over direct)")
+                if name == "shim-pool":
+                    self.wan_pool = v
         q = self.val("wan-stall", "shim", "quiet_p50_ms")
         b = self.val("wan-stall", "shim", "busy_max_ms")
         self.stall = None
@@ -296,6 +307,12 @@ class Report:
             self.target("WAN first byte <= direct + 1 relay-server RTT",
                         None if rtt is None else r - d <= rtt,
                         f"+{fmt(r - d)} ms vs RTT {fmt(rtt)} ms")
+        if self.wan is not None and self.wan_pool is not None:
+            d, r, rtt = self.wan
+            self.target("WAN first byte with a pool < relayd without one",
+                        self.wan_pool < r,
+                        f"+{fmt(self.wan_pool - d)} ms vs +{fmt(r - d)} ms "
+                        f"over direct")
         why = self.text.get(("skip", "wan-stall", "reason"), "no result")
         if self.stall is None or self.wan is None or self.wan[2] is None:
             self.target("WAN: event-loop server under the shim not stalled "

@@ -180,3 +180,27 @@ rec 0 wan-stall shim busy_p99_ms "$(kv p99_us <<<"$busy" |
 echo "  existing client alone: $quiet"
 echo "  existing client while new ones arrive: $busy"
 echo "  new clients meanwhile: $arrivals"
+
+# Time to first byte through the shim: the same server kind under the
+# shim, with its default pool of pre-opened data connections and with
+# RELAY_POOL=0 (a dial-back round trip per client).
+for pool in 2 0; do
+	rm -f "$T/ttfb$pool.addr"
+	spawn "$T/ttfb$pool.log" ip netns exec "$NS_S" env \
+	    LD_PRELOAD="$SHIM_PRELOAD" RELAY_HOST=10.201.2.2 RELAY_PORT="$CTL" \
+	    RELAY_POOL=$pool RELAY_ADDR_FILE="$T/ttfb$pool.addr" \
+	    "$RBENCH" serve -l 0.0.0.0:0
+	if ! wait_for 10 test -s "$T/ttfb$pool.addr"; then
+		echo "  ttfb shim (pool $pool): no public address"
+		continue
+	fi
+	paddr=10.201.1.2:$(sed 's/.*://' "$T/ttfb$pool.addr" | head -1)
+	name=shim-pool
+	[ $pool = 0 ] && name=shim-nopool
+	for round in 1 2; do
+		out=$(in_ns "$NS_C" "$RBENCH" ttfb -c "$paddr" -n "$N" -t 60)
+		v=$(kv p50_ms <<<"$out")
+		[ -n "$v" ] && rec "$round" wan "$name" ttfb_ms "$v"
+		echo "  ttfb $name: p50 ${v:-?} ms ($out)"
+	done
+done
