@@ -1024,7 +1024,13 @@ shim_take_wake(int afd, unsigned lport, int family, unsigned asked_port,
 	if (resp.has_peer) {
 		*peer = resp.peer;
 		*peer_len = shim_to_family(peer, family);
-	} else {
+		/* An IPv6 client cannot be told to an IPv4 listener: the
+		 * server gets the relay's address, as without the extension,
+		 * never a family its buffer was not sized for. */
+		if (peer->ss_family != family)
+			resp.has_peer = 0;
+	}
+	if (!resp.has_peer) {
 		*peer_len = sizeof(*peer);
 		if (real_getpeername(afd, (struct sockaddr *)peer, peer_len) ==
 		    -1)
