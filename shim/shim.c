@@ -1062,18 +1062,23 @@ shim_accept(int fd, struct sockaddr *addr, socklen_t *addrlen, int flags,
     int four)
 {
 	unsigned lport, asked_port;
-	int family;
+	int family, entry_errno = errno;
 
 	shim_init();
+	/* The probes below may fail (TCP_DEFER_ACCEPT on an AF_UNIX
+	 * listener): the caller must see the errno of accept alone. */
 	if (!shim_cfg.active ||
-	    !shim_wake_listener(fd, &lport, &family, &asked_port))
+	    !shim_wake_listener(fd, &lport, &family, &asked_port)) {
+		errno = entry_errno;
 		return four ? real_accept4(fd, addr, addrlen, flags)
 			    : real_accept(fd, addr, addrlen);
+	}
 	for (;;) {
 		struct sockaddr_storage ss;
 		socklen_t sl = sizeof(ss);
 		int afd, saved, r;
 
+		errno = entry_errno;
 		afd = four ? real_accept4(fd, (struct sockaddr *)&ss, &sl,
 				 flags)
 			   : real_accept(fd, (struct sockaddr *)&ss, &sl);
