@@ -62,6 +62,7 @@ static struct {
 	int ext;
 	int pool;
 	int timeout_ms;
+	int heartbeat;
 	unsigned want_port;
 	char relay_host[256];
 	char relay_port[16];
@@ -76,7 +77,7 @@ static struct {
  * that lost them (see execve below). */
 static const char *const shim_env_names[] = {"RELAY_HOST", "RELAY_PORT",
     "RELAY_ADDR_FILE", "RELAY_SECRET_FILE", "RELAY_PORTS", "RELAY_TIMEOUT",
-    "RELAY_EXTENSIONS", "RELAY_POOL", "RELAY_PUBLIC_PORT",
+    "RELAY_EXTENSIONS", "RELAY_POOL", "RELAY_PUBLIC_PORT", "RELAY_HEARTBEAT",
     "RELAYSHIM_DEBUG", "RELAYSHIM_HELPER", "LD_PRELOAD"};
 #define SHIM_NENV (sizeof(shim_env_names) / sizeof(shim_env_names[0]))
 static char *shim_env_saved[SHIM_NENV];
@@ -248,6 +249,7 @@ shim_do_init(void)
 	shim_cfg.ext = shim_env_int("RELAY_EXTENSIONS", 1);
 	shim_cfg.pool = shim_env_int("RELAY_POOL", 2);
 	shim_cfg.want_port = (unsigned)shim_env_int("RELAY_PUBLIC_PORT", 0);
+	shim_cfg.heartbeat = shim_env_int("RELAY_HEARTBEAT", 10);
 	shim_cfg.debug = shim_env_int("RELAYSHIM_DEBUG", 0);
 	shim_find_helper();
 	shim_cfg.active = shim_cfg.relay_host[0] != '\0';
@@ -555,6 +557,7 @@ shim_register(struct shim_listener *l, int backlog)
 	wc.debug = shim_cfg.debug;
 	wc.pool = shim_cfg.pool;
 	wc.backlog = backlog;
+	wc.heartbeat = shim_cfg.heartbeat;
 	if (getentropy(wc.token, sizeof(wc.token)) == -1) {
 		shim_log("no randomness: %s", strerror(errno));
 		return -1;

@@ -197,6 +197,8 @@ sa_usage(FILE *f)
 	    "  -secret-file FILE    prove this shared secret to the relay\n"
 	    "  -proxy-protocol V    send a PROXY protocol header, V = 1 or 2\n"
 	    "  -addr-file FILE      write the public address to FILE\n"
+	    "  -heartbeat SEC       ping the relay this often, 0: never "
+	    "(default 10)\n"
 	    "  -original            speak only the original protocol\n"
 	    "  -v                   log every connection\n"
 	    "  -version             print the version\n\n"
@@ -212,7 +214,7 @@ standalone_main(int argc, char **argv)
 	char err[NET_ERR_LEN];
 	unsigned port;
 	ev_signal s_term, s_int;
-	int original = 0, verbose = 0;
+	int original = 0, verbose = 0, heartbeat = 10;
 
 	sa.rc.ext = 1;
 	for (int i = 1; i < argc; i++) {
@@ -264,6 +266,8 @@ standalone_main(int argc, char **argv)
 			snprintf(sa.addr_file, sizeof(sa.addr_file), "%s", val);
 		else if (IS("public-port"))
 			sa.rc.want_port = (unsigned)atoi(val);
+		else if (IS("heartbeat"))
+			heartbeat = atoi(val);
 		else if (IS("proxy-protocol")) {
 			sa.proxy_version = atoi(val);
 			if (sa.proxy_version != 1 && sa.proxy_version != 2) {
@@ -309,7 +313,7 @@ standalone_main(int argc, char **argv)
 	sa.rc.loop = sa.loop;
 	sa.rc.ops = &ops;
 	sa.rc.ext = !original;
-	sa.rc.ka = 10;
+	sa.rc.ka = heartbeat < 0 ? 0 : (unsigned)heartbeat;
 	sa.rc.dial_family = AF_UNSPEC;
 	if (rclient_start(&sa.rc, err, sizeof(err)) == -1) {
 		fprintf(stderr, "relayshim: %s\n", err);

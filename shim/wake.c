@@ -520,7 +520,7 @@ wake_main(int ctl_fd)
 	wk.rc.ops = &ops;
 	wk.rc.ext = wk.wc.ext;
 	wk.rc.want_port = wk.wc.want_port;
-	wk.rc.ka = 10;
+	wk.rc.ka = wk.wc.heartbeat < 0 ? 0 : (unsigned)wk.wc.heartbeat;
 	wk.rc.pool = wk.wc.pool < 0 ? 0 : (unsigned)wk.wc.pool;
 	wk.rc.timeout = wk.wc.timeout_ms / 1000.0;
 	wk.rc.dial_family = wk.wc.listener.ss_family;

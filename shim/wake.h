@@ -76,6 +76,7 @@ struct wake_conf {
 	int32_t debug;
 	int32_t pool;			/* pre-opened data connections */
 	int32_t backlog;		/* the server's listen() backlog */
+	int32_t heartbeat;		/* seconds between [PING]s, 0: none */
 };
 
 #endif
