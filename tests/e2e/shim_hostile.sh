@@ -1,0 +1,107 @@
+#!/bin/bash
+# shim_hostile.sh - the shim inside a server must survive a hostile or
+# broken relay: garbage lines, [NEW]0, [NEW]99999, [NEW] for a port
+# nobody listens on, a line with no LF, a dropped handshake, a malformed
+# or half [OK], a secret it does not have.  The server never crashes,
+# accept() never returns a bad socket, the server keeps serving.  Also:
+# errno kept on every pass-through path, and no deadlock when a server
+# forks from a thread while another is in accept() and signals interrupt
+# it.
+. "$(dirname "$0")/lib.sh"
+
+RELAY=$TOP/tests/peers/fake_relay.py
+SERVER=$TOP/tests/peers/hostile_server.py
+
+# --- registered, then a hostile relay ---------------------------------------
+spawn "$T/relay.out" python3 "$RELAY" "$T/relay.port" \
+    garbage,drop,halfok,goodext
+wait_for 10 test -s "$T/relay.port"
+A=$(free_port)
+B=$(free_port)
+LD_PRELOAD=$SHIM_PRELOAD RELAY_HOST=127.0.0.1 RELAY_PORT=$(cat "$T/relay.port") \
+    RELAY_PORTS=$A python3 "$SERVER" "$A" "$B" >"$T/srv.out" 2>"$T/srv.err" &
+srv=$!
+PIDS+=($srv)
+check "hostile: malformed [OK]: the helper falls back, listen() succeeds" \
+    wait_for 15 grep -q "LISTEN-OK $A" "$T/srv.out"
+ev() { grep -q "^EVENT $1" "$T/relay.out"; }
+check "hostile: the whole script ran" wait_for 40 ev goodext-done
+check "hostile: a good [NEW] after the garbage is served" \
+    ev "reply hostile-1 reply:hostile-1 peer=127.0.0.1:"
+check "hostile: the helper hung up on a line with no LF" ev huge-closed
+check "hostile: [NEW] for a dead port: dial fails, nothing reaches the server" \
+    grep -q 'data connection failed: Connection refused' "$T/srv.err"
+check "hostile: reconnected after a dropped handshake and a half [OK]" \
+    bash -c "grep -q '^EVENT drop' $T/relay.out &&
+    grep -q '^EVENT halfok' $T/relay.out"
+check "hostile: heartbeat answered" ev "pong \[PONG\]"
+check "hostile: extension [NEW] served, with the client's address" \
+    ev "reply ext-1 reply:ext-1 peer=203.0.113.7:4242"
+check "hostile: an IPv6 client on an IPv4 listener: the relay's address, not garbage" \
+    ev "reply ext-2 reply:ext-2 peer=127.0.0.1:"
+check "hostile: a data connection reset by the relay is a plain reset" \
+    grep -q 'CLIENT-ERR 203.0.113.8:4343' "$T/srv.out"
+check "hostile: accept() never returned a bad socket" \
+    bash -c "! grep -q BADSOCK $T/srv.out"
+check "hostile: the server is alive" alive "$srv"
+check "hostile: its other listener serves" \
+    bash -c "printf 'direct\n' | timeout 5 nc -q 2 127.0.0.1 $B 2>/dev/null |
+    grep -q 'reply:direct'"
+note "server: $(tr '\n' ' ' <"$T/srv.out")"
+
+# --- the first registration fails: listen() fails, the server lives on -----
+spawn "$T/relay2.out" python3 "$RELAY" "$T/relay2.port" drop,huge,challenge
+wait_for 10 test -s "$T/relay2.port"
+A1=$(free_port)
+A2=$(free_port)
+A3=$(free_port)
+B=$(free_port)
+LD_PRELOAD=$SHIM_PRELOAD RELAY_HOST=127.0.0.1 \
+    RELAY_PORT=$(cat "$T/relay2.port") RELAY_PORTS=$A1,$A2,$A3 \
+    python3 "$SERVER" "$A1" "$A2" "$A3" "$B" >"$T/srv2.out" \
+    2>"$T/srv2.err" &
+srv=$!
+PIDS+=($srv)
+wait_for 30 grep -q READY "$T/srv2.out"
+note "server: $(tr '\n' ' ' <"$T/srv2.out")"
+check "first registration dropped mid-handshake: listen() fails" \
+    grep -q "LISTEN-FAIL $A1" "$T/srv2.out"
+check "first registration answered with no LF: listen() fails (EPROTO)" \
+    grep -q "LISTEN-FAIL $A2 EPROTO" "$T/srv2.out"
+check "first registration challenged without a secret: EACCES" \
+    grep -q "LISTEN-FAIL $A3 EACCES" "$T/srv2.out"
+check "the shim said why" grep -q 'relayshim: cannot register' "$T/srv2.err"
+check "the server is alive after three failed registrations" alive "$srv"
+check "its other listener serves" \
+    bash -c "printf 'direct\n' | timeout 5 nc -q 2 127.0.0.1 $B 2>/dev/null |
+    grep -q 'reply:direct'"
+
+# --- errno on pass-through paths ---------------------------------------------
+LD_PRELOAD=$SHIM_PRELOAD RELAY_HOST=127.0.0.1 RELAY_PORT=1 RELAY_PORTS=9 \
+    "$TBIN/errno_check" >"$T/errno.out" 2>&1
+rc=$?
+sed 's/^/  # /' "$T/errno.out" | grep -v '# ok'
+check "errno: kept on success and real on failure, every hook ($(grep -c '^ok' "$T/errno.out") checks)" \
+    test $rc = 0
+check "errno: the checks ran" count_ge 25 '^ok' "$T/errno.out"
+
+# --- fork from a thread while another is in accept, signals flying -----------
+start_relayd || { fail "relayd starts"; finish; }
+LD_PRELOAD=$SHIM_PRELOAD RELAY_HOST=127.0.0.1 RELAY_PORT=$RELAYD_PORT \
+    RELAY_ADDR_FILE=$T/fa.addr timeout 60 "$TBIN/fork_accept" 50 \
+    >"$T/fa.out" 2>&1 &
+fa=$!
+PIDS+=($fa)
+wait_for 15 test -s "$T/fa.addr"
+addr=$(cat "$T/fa.addr" 2>/dev/null)
+check "fork: server registered" test -n "$addr"
+timeout 40 python3 "$TOP/tests/peers/relay_tool.py" seq 127.0.0.1 \
+    "${addr##*:}" -n 50 -par 4 >/dev/null 2>&1
+wait "$fa"
+rc=$?
+note "fork: $(tail -1 "$T/fa.out")"
+check "fork: 200 forks from a thread, no child deadlocked, 50 clients served" \
+    test $rc = 0
+check "fork: accept() was interrupted by signals and carried on" \
+    grep -q 'eintr=[1-9]' "$T/fa.out"
+finish
