@@ -44,70 +44,118 @@ curl -sS -m 5 --interface 127.0.0.2 "http://127.0.0.1:$pub/" >/dev/null
 check "an IPv6 listener sees 127.0.0.2 as ::ffff:127.0.0.2" \
     wait_for 5 grep -q '^::ffff:127.0.0.2 .*GET / ' "$T/pym.log"
 
-# redis-server (IPv4 listener).
-if command -v redis-server >/dev/null; then
-	rport=$(free_port)
-	LD_PRELOAD=$SHIM_PRELOAD RELAY_HOST=127.0.0.1 RELAY_PORT=$RELAYD_PORT \
-	    RELAY_ADDR_FILE=$T/redis.addr redis-server --port "$rport" \
-	    --bind 127.0.0.1 --save '' --appendonly no --protected-mode no \
-	    --dir "$T" >"$T/redis.log" 2>&1 &
+# redis_client_list RELAYPORT BIND CLIENT_SRC CONNECT_HOST N: CLIENT LIST as
+# redis under the shim sees it, asked by a client bound to CLIENT_SRC.
+redis_client_list() {
+	local rport n=$5
+	rport=$(free_port "$2")
+	LD_PRELOAD=$SHIM_PRELOAD RELAY_HOST=$4 RELAY_PORT=$1 \
+	    RELAY_ADDR_FILE=$T/redis$n.addr redis-server --port "$rport" \
+	    --bind "$2" --save '' --appendonly no --protected-mode no \
+	    --dir "$T" >"$T/redis$n.log" 2>&1 &
 	PIDS+=($!)
-	wait_for 10 test -s "$T/redis.addr"
-	rpub=$(head -1 "$T/redis.addr" | sed 's/.*://')
-	out=$(python3 - "$rpub" <<'PY'
+	wait_for 10 test -s "$T/redis$n.addr" || return 1
+	python3 - "$3" "$4" "$(head -1 "$T/redis$n.addr" | sed 's/.*://')" <<'PY'
 import socket, sys
-s = socket.socket()
-s.bind(("127.0.0.2", 0))
-s.connect(("127.0.0.1", int(sys.argv[1])))
+src, host, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
+fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+s = socket.socket(fam)
+s.bind((src, 0))
+s.connect((host, port))
+print("MYPORT=%d" % s.getsockname()[1])
 s.settimeout(5)
 s.sendall(b"CLIENT LIST\r\n")
 data = b""
-while b"\r\n" not in data[data.find(b"\r\n") + 2:] and len(data) < 65536:
+while data.count(b"\r\n") < 2 and len(data) < 65536:
     b = s.recv(65536)
     if not b:
         break
     data += b
 print(data.decode(errors="replace"))
 PY
-)
-	note "CLIENT LIST: $out"
-	check "redis CLIENT LIST shows addr=127.0.0.2" \
-	    bash -c "echo '$out' | grep -q 'addr=127.0.0.2:'"
+}
+
+# nginx_remote_addr RELAYPORT LISTEN RELAYHOST CONNECT_HOST CLIENT_SRC N: nginx
+# under the shim serves one request from a client bound to CLIENT_SRC;
+# prints the client's port and nginx's access log.
+nginx_remote_addr() {
+	local nport n=$6 d h=${2#[}
+	d=$T/nginx$n
+	nport=$(free_port "${h%]}")
+	mkdir -p "$d/logs"
+	cat >"$d/nginx.conf" <<NGX
+daemon off;
+worker_processes 1;
+pid $d/nginx.pid;
+error_log $d/error.log;
+events { worker_connections 64; }
+http {
+	log_format withport '\$remote_addr \$remote_port \$server_port';
+	access_log $d/access.log withport;
+	client_body_temp_path $d;
+	proxy_temp_path $d;
+	fastcgi_temp_path $d;
+	uwsgi_temp_path $d;
+	scgi_temp_path $d;
+	server { listen $2:$nport; root $T/www; }
+}
+NGX
+	LD_PRELOAD=$SHIM_PRELOAD RELAY_HOST=$3 RELAY_PORT=$1 \
+	    RELAY_ADDR_FILE=$d/addr nginx -p "$d" -c "$d/nginx.conf" \
+	    >"$d/out" 2>&1 &
+	PIDS+=($!)
+	wait_for 10 test -s "$d/addr" || return 1
+	python3 - "$5" "$4" "$(sed 's/.*://' "$d/addr")" >"$d/client" <<'PY'
+import socket, sys
+src, host, port = sys.argv[1], sys.argv[2].strip("[]"), int(sys.argv[3])
+s = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+s.bind((src, 0))
+s.connect((host, port))
+s.settimeout(5)
+s.sendall(b"GET / HTTP/1.0\r\n\r\n")
+while s.recv(4096):
+    pass
+print(s.getsockname()[1])
+PY
+	wait_for 5 test -s "$d/access.log"
+	echo "client port $(cat "$d/client")"
+	cat "$d/access.log"
+}
+
+if command -v redis-server >/dev/null; then
+	out=$(redis_client_list "$RELAYD_PORT" 127.0.0.1 127.0.0.2 127.0.0.1 4)
+	note "CLIENT LIST (v4): $out"
+	myport=$(sed -n 's/^MYPORT=//p' <<<"$out")
+	check "redis CLIENT LIST shows the client 127.0.0.2:$myport" \
+	    grep -q "addr=127.0.0.2:$myport " <<<"$out"
 else
 	echo "SKIP: redis-server not installed"
 fi
-
-# nginx $remote_addr.
 if command -v nginx >/dev/null; then
-	nport=$(free_port)
-	mkdir -p "$T/nginx/logs"
-	cat >"$T/nginx/nginx.conf" <<NGX
-daemon off;
-worker_processes 1;
-pid $T/nginx/nginx.pid;
-error_log $T/nginx/error.log;
-events { worker_connections 64; }
-http {
-	access_log $T/nginx/access.log;
-	client_body_temp_path $T/nginx;
-	proxy_temp_path $T/nginx;
-	fastcgi_temp_path $T/nginx;
-	uwsgi_temp_path $T/nginx;
-	scgi_temp_path $T/nginx;
-	server { listen 127.0.0.1:$nport; root $T/www; }
-}
-NGX
-	LD_PRELOAD=$SHIM_PRELOAD RELAY_HOST=127.0.0.1 RELAY_PORT=$RELAYD_PORT \
-	    RELAY_ADDR_FILE=$T/nginx.addr nginx -p "$T/nginx" \
-	    -c "$T/nginx/nginx.conf" >"$T/nginx.out" 2>&1 &
-	PIDS+=($!)
-	wait_for 10 test -s "$T/nginx.addr"
-	npub=$(sed 's/.*://' "$T/nginx.addr")
-	curl -sS -m 5 --interface 127.0.0.2 "http://127.0.0.1:$npub/" >/dev/null
-	check "nginx \$remote_addr is 127.0.0.2" \
-	    wait_for 5 grep -q '^127.0.0.2 ' "$T/nginx/access.log"
-	note "nginx access log: $(cat "$T/nginx/access.log")"
+	out=$(nginx_remote_addr "$RELAYD_PORT" 127.0.0.1 127.0.0.1 127.0.0.1 \
+	    127.0.0.2 4)
+	note "nginx access log (v4): $out"
+	cp=$(sed -n 's/^client port //p' <<<"$out")
+	check "nginx \$remote_addr \$remote_port is the client 127.0.0.2 $cp" \
+	    grep -q "^127.0.0.2 $cp " <<<"$out"
 else
 	echo "SKIP: nginx not installed"
+fi
+
+# The same two over IPv6: a relay on ::1 and clients from ::1.
+start_relayd -bind ::1 || exit 1
+if command -v redis-server >/dev/null; then
+	out=$(redis_client_list "$RELAYD_PORT" ::1 ::1 ::1 6)
+	note "CLIENT LIST (v6): $out"
+	myport=$(sed -n 's/^MYPORT=//p' <<<"$out")
+	check "redis CLIENT LIST shows the IPv6 client [::1]:$myport" \
+	    grep -q "addr=\\[::1\\]:$myport " <<<"$out"
+fi
+if command -v nginx >/dev/null; then
+	out=$(nginx_remote_addr "$RELAYD_PORT" "[::1]" ::1 "[::1]" ::1 6)
+	note "nginx access log (v6): $out"
+	cp=$(sed -n 's/^client port //p' <<<"$out")
+	check "nginx \$remote_addr \$remote_port is the IPv6 client ::1 $cp" \
+	    grep -q "^::1 $cp " <<<"$out"
 fi
 finish
