@@ -429,6 +429,21 @@ proto_ext_format(char *out, size_t cap, size_t *off, unsigned ext)
 	return 0;
 }
 
+/* The terms [HELLO] and [OK] share: registration key, heartbeat, pool
+ * size and extensions, each only when set. */
+static int
+proto_format_terms(char *out, size_t cap, size_t *off,
+    const struct proto_msg *m)
+{
+	if (m->reg[0] && proto_append(out, cap, off, " reg=%s", m->reg) == -1)
+		return -1;
+	if (m->ka && proto_append(out, cap, off, " ka=%u", m->ka) == -1)
+		return -1;
+	if (m->pool && proto_append(out, cap, off, " pool=%u", m->pool) == -1)
+		return -1;
+	return proto_ext_format(out, cap, off, m->ext);
+}
+
 int
 proto_format(char *out, size_t cap, const struct proto_msg *m)
 {
@@ -454,26 +469,14 @@ proto_format(char *out, size_t cap, const struct proto_msg *m)
 		r = proto_append(out, cap, &off, "[HELLO] v=%u", m->version);
 		if (r == 0 && m->port)
 			r = proto_append(out, cap, &off, " port=%u", m->port);
-		if (r == 0 && m->reg[0])
-			r = proto_append(out, cap, &off, " reg=%s", m->reg);
-		if (r == 0 && m->ka)
-			r = proto_append(out, cap, &off, " ka=%u", m->ka);
-		if (r == 0 && m->pool)
-			r = proto_append(out, cap, &off, " pool=%u", m->pool);
 		if (r == 0)
-			r = proto_ext_format(out, cap, &off, m->ext);
+			r = proto_format_terms(out, cap, &off, m);
 		break;
 	case PROTO_OK:
 		r = proto_append(out, cap, &off, "[OK] v=%u port=%u sport=%u",
 		    m->version, m->port, m->sport);
-		if (r == 0 && m->reg[0])
-			r = proto_append(out, cap, &off, " reg=%s", m->reg);
-		if (r == 0 && m->ka)
-			r = proto_append(out, cap, &off, " ka=%u", m->ka);
-		if (r == 0 && m->pool)
-			r = proto_append(out, cap, &off, " pool=%u", m->pool);
 		if (r == 0)
-			r = proto_ext_format(out, cap, &off, m->ext);
+			r = proto_format_terms(out, cap, &off, m);
 		break;
 	case PROTO_ERR:
 		r = proto_append(out, cap, &off, "[ERR] %s", m->text);

@@ -318,36 +318,74 @@ reg_pooled_first(struct reg *reg)
 	return NULL;
 }
 
+/* The oldest queued client that is still there, off the queue. */
+static struct client *
+reg_dequeue(struct reg *reg)
+{
+	struct client *c;
+
+	while ((c = TAILQ_FIRST(&reg->queue)) != NULL) {
+		TAILQ_REMOVE(&reg->queue, c, entry);
+		reg->nqueued--;
+		if (!reg_client_gone(c))
+			return c;
+		reg_client_free(reg, c, "left before it was announced");
+	}
+	return NULL;
+}
+
+/* <c> is announced: its [NEW] is on its way, the data timer runs. */
+static void
+reg_mark_announced(struct reg *reg, struct client *c)
+{
+	c->state = CLIENT_NOTIFIED;
+	c->since = ev_now(reg->worker->loop);
+	TAILQ_INSERT_TAIL(&reg->announced, c, entry);
+	reg->nannounced++;
+	log_debug("reg %llu: client %s announced",
+	    (unsigned long long)reg->id, c->addr_str);
+	if (reg->nannounced == 1)
+		reg_arm_data_timer(reg);
+}
+
+/* The [NEW] line for <c>: the original form unless the peer asked for
+ * client ids and addresses. */
+static void
+reg_new_msg(const struct reg *reg, const struct client *c,
+    struct proto_msg *m)
+{
+	memset(m, 0, sizeof(*m));
+	m->type = PROTO_NEW;
+	m->port = reg->sport;
+	if (reg->ext & PROTO_EXT_ADDR) {
+		m->has_id = 1;
+		m->id = c->id;
+		m->has_from = 1;
+		m->from = c->addr;
+	}
+}
+
+/*
+ * Hand queued clients to pre-opened data connections: the [NEW] line goes
+ * on the data connection itself, and the client's bytes follow it at
+ * once, with no round trip to the server.
+ */
 static void
 reg_use_pool(struct reg *reg)
 {
+	struct dconn *d;
+	struct client *c;
+
 	/* Each pass starts over: reg_pair() announces in turn, which may
 	 * come back here and use pooled connections itself. */
-	while (reg->state == REG_ACTIVE && reg->npooled > 0 &&
-	    !TAILQ_EMPTY(&reg->queue)) {
-		struct client *c = TAILQ_FIRST(&reg->queue);
+	while (reg->state == REG_ACTIVE && (d = reg_pooled_first(reg)) &&
+	    (c = reg_dequeue(reg)) != NULL) {
 		struct proto_msg m;
 		char line[PROTO_LINE_MAX];
-		struct dconn *d = reg_pooled_first(reg);
-		int n, fd;
+		int n, fd = d->fd;
 
-		if (d == NULL)
-			return;
-		TAILQ_REMOVE(&reg->queue, c, entry);
-		reg->nqueued--;
-		if (reg_client_gone(c)) {
-			reg_client_free(reg, c, "left before it was announced");
-			continue;
-		}
-		memset(&m, 0, sizeof(m));
-		m.type = PROTO_NEW;
-		m.port = reg->sport;
-		m.has_id = 1;
-		m.id = c->id;
-		m.has_from = 1;
-		m.from = c->addr;
+		reg_new_msg(reg, c, &m);
 		n = proto_format(line, sizeof(line), &m);
-		fd = d->fd;
 		d->fd = -1;
 		reg_dconn_free(d);
 		if (n == -1 ||
@@ -360,11 +398,7 @@ reg_use_pool(struct reg *reg)
 		}
 		log_debug("reg %llu: client %s on a pooled data connection",
 		    (unsigned long long)reg->id, c->addr_str);
-		/* reg_pair() takes an announced client. */
-		c->state = CLIENT_NOTIFIED;
-		c->since = ev_now(reg->worker->loop);
-		TAILQ_INSERT_TAIL(&reg->announced, c, entry);
-		reg->nannounced++;
+		reg_mark_announced(reg, c);
 		reg_pair(reg, c, fd);
 	}
 }
@@ -378,36 +412,14 @@ reg_announce(struct reg *reg)
 
 	if (reg->npooled > 0)
 		reg_use_pool(reg);
-
 	while (reg->state == REG_ACTIVE && reg->nannounced < window &&
-	    (c = TAILQ_FIRST(&reg->queue)) != NULL) {
+	    (c = reg_dequeue(reg)) != NULL) {
 		struct proto_msg m;
 
-		TAILQ_REMOVE(&reg->queue, c, entry);
-		reg->nqueued--;
-		if (reg_client_gone(c)) {
-			reg_client_free(reg, c, "left before it was announced");
-			continue;
-		}
-		memset(&m, 0, sizeof(m));
-		m.type = PROTO_NEW;
-		m.port = reg->sport;
-		if (reg->ext & PROTO_EXT_ADDR) {
-			m.has_id = 1;
-			m.id = c->id;
-			m.has_from = 1;
-			m.from = c->addr;
-		}
-		c->state = CLIENT_NOTIFIED;
-		c->since = ev_now(reg->worker->loop);
-		TAILQ_INSERT_TAIL(&reg->announced, c, entry);
-		reg->nannounced++;
-		log_debug("reg %llu: client %s announced",
-		    (unsigned long long)reg->id, c->addr_str);
+		reg_new_msg(reg, c, &m);
+		reg_mark_announced(reg, c);
 		if (reg_ctl_send_msg(reg, &m) == -1)
 			return;
-		if (reg->nannounced == 1)
-			reg_arm_data_timer(reg);
 	}
 }
 

@@ -13,11 +13,11 @@ port=$(free_port ::1)
     RELAY_PORT=$RELAYD_PORT RELAY_ADDR_FILE=$T/py6.addr \
     exec python3 -m http.server --bind ::1 "$port") >"$T/py6.log" 2>&1 &
 PIDS+=($!)
-wait_for 10 test -s "$T/py6.addr"
+wait_for 20 test -s "$T/py6.addr"
 pub=$(sed 's/.*://' "$T/py6.addr")
 curl -sS -m 5 -g "http://[::1]:$pub/" >/dev/null
 check "python sees the IPv6 client ::1" \
-    wait_for 5 grep -q '^::1 .*GET / ' "$T/py6.log"
+    wait_for 10 grep -q '^::1 .*GET / ' "$T/py6.log"
 
 # IPv4 clients from 127.0.0.2; the relay itself is at 127.0.0.1.
 start_relayd || exit 1
@@ -26,11 +26,11 @@ port=$(free_port)
     RELAY_PORT=$RELAYD_PORT RELAY_ADDR_FILE=$T/py.addr \
     exec python3 -m http.server --bind 127.0.0.1 "$port") >"$T/py.log" 2>&1 &
 PIDS+=($!)
-wait_for 10 test -s "$T/py.addr"
+wait_for 20 test -s "$T/py.addr"
 pub=$(sed 's/.*://' "$T/py.addr")
 curl -sS -m 5 --interface 127.0.0.2 "http://127.0.0.1:$pub/" >/dev/null
 check "python sees the IPv4 client 127.0.0.2" \
-    wait_for 5 grep -q '^127.0.0.2 .*GET / ' "$T/py.log"
+    wait_for 10 grep -q '^127.0.0.2 .*GET / ' "$T/py.log"
 
 # An IPv6 listener sees an IPv4 client v4-mapped.
 port=$(free_port ::1)
@@ -38,11 +38,11 @@ port=$(free_port ::1)
     RELAY_PORT=$RELAYD_PORT RELAY_ADDR_FILE=$T/pym.addr \
     exec python3 -m http.server --bind ::1 "$port") >"$T/pym.log" 2>&1 &
 PIDS+=($!)
-wait_for 10 test -s "$T/pym.addr"
+wait_for 20 test -s "$T/pym.addr"
 pub=$(sed 's/.*://' "$T/pym.addr")
 curl -sS -m 5 --interface 127.0.0.2 "http://127.0.0.1:$pub/" >/dev/null
 check "an IPv6 listener sees 127.0.0.2 as ::ffff:127.0.0.2" \
-    wait_for 5 grep -q '^::ffff:127.0.0.2 .*GET / ' "$T/pym.log"
+    wait_for 10 grep -q '^::ffff:127.0.0.2 .*GET / ' "$T/pym.log"
 
 # redis_client_list RELAYPORT BIND CLIENT_SRC CONNECT_HOST N: CLIENT LIST as
 # redis under the shim sees it, asked by a client bound to CLIENT_SRC.
@@ -54,7 +54,7 @@ redis_client_list() {
 	    --bind "$2" --save '' --appendonly no --protected-mode no \
 	    --dir "$T" >"$T/redis$n.log" 2>&1 &
 	PIDS+=($!)
-	wait_for 10 test -s "$T/redis$n.addr" || return 1
+	wait_for 20 test -s "$T/redis$n.addr" || return 1
 	python3 - "$3" "$4" "$(head -1 "$T/redis$n.addr" | sed 's/.*://')" <<'PY'
 import socket, sys
 src, host, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
@@ -104,7 +104,7 @@ NGX
 	    RELAY_ADDR_FILE=$d/addr nginx -p "$d" -c "$d/nginx.conf" \
 	    >"$d/out" 2>&1 &
 	PIDS+=($!)
-	wait_for 10 test -s "$d/addr" || return 1
+	wait_for 20 test -s "$d/addr" || return 1
 	python3 - "$5" "$4" "$(sed 's/.*://' "$d/addr")" >"$d/client" <<'PY'
 import socket, sys
 src, host, port = sys.argv[1], sys.argv[2].strip("[]"), int(sys.argv[3])
@@ -117,7 +117,7 @@ while s.recv(4096):
     pass
 print(s.getsockname()[1])
 PY
-	wait_for 5 test -s "$d/access.log"
+	wait_for 10 test -s "$d/access.log"
 	echo "client port $(cat "$d/client")"
 	cat "$d/access.log"
 }
