@@ -41,6 +41,8 @@ RELAYD_WRAP="valgrind -q --error-exitcode=99 --leak-check=full \
     start_relayd -threads 2 -hello-timeout 2 -data-timeout 3 ||
     { fail "relayd starts under valgrind"; finish; }
 vg=$RELAYD_PID
+check "valgrind: relayd runs under memcheck" \
+    bash -c "readlink /proc/$vg/exe | grep -q memcheck"
 spawn "$T/h.log" "$TBIN/orig_helper" -host 127.0.0.1 -port "$RELAYD_PORT" -echo
 cport=$(nth_public_port 1)
 check "valgrind: echo" timeout 60 $RTOOL echo 127.0.0.1 "$cport"
