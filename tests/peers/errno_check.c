@@ -38,12 +38,12 @@ ec_expect(const char *name, int r, int want)
 	}
 }
 
-#define EC(name, want, call)                                              \
-	do {                                                              \
-		int ec_r_;                                                \
-		errno = EC_MAGIC;                                         \
-		ec_r_ = (call);                                           \
-		ec_expect(name, ec_r_, want);                             \
+#define EC(name, want, call) \
+	do { \
+		int ec_r_; \
+		errno = EC_MAGIC; \
+		ec_r_ = (call); \
+		ec_expect(name, ec_r_, want); \
 	} while (0)
 
 static void
@@ -70,7 +70,8 @@ ec_unix(void)
 	a = accept(l, (struct sockaddr *)&got, &len);
 	ec_expect("unix accept", a, 0);
 	len = sizeof(got);
-	EC("unix getpeername", 0, getpeername(a, (struct sockaddr *)&got, &len));
+	EC("unix getpeername", 0,
+	    getpeername(a, (struct sockaddr *)&got, &len));
 	close(a);
 	close(c);
 	c = socket(AF_UNIX, SOCK_STREAM, 0);

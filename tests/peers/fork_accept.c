@@ -60,7 +60,8 @@ fa_acceptor(void *arg)
 			if (errno == EINTR)
 				atomic_fetch_add(&fa_eintr, 1);
 			else
-				fprintf(stderr, "accept: %s\n", strerror(errno));
+				fprintf(stderr, "accept: %s\n",
+				    strerror(errno));
 			continue;
 		}
 		do {
@@ -142,7 +143,8 @@ fa_forker(void *arg)
 			struct timespec ms = {0, 1000000};
 
 			if (++waited > 2000) {
-				/* Deadlocked in the child: count it, kill it. */
+				/* Deadlocked in the child: count it, kill it.
+				 */
 				atomic_fetch_add(&fa_forks_hung, 1);
 				kill(pid, SIGKILL);
 				waitpid(pid, &status, 0);
@@ -191,7 +193,7 @@ main(int argc, char **argv)
 	    atomic_load(&fa_forks_ok), atomic_load(&fa_forks_hung),
 	    atomic_load(&fa_served), atomic_load(&fa_eintr));
 	return atomic_load(&fa_forks_hung) == 0 &&
-		       atomic_load(&fa_served) == fa_want
-		   ? 0
-		   : 1;
+		atomic_load(&fa_served) == fa_want
+	    ? 0
+	    : 1;
 }
