@@ -238,6 +238,7 @@ pump_rd_cb(struct ev_loop *loop, ev_io *w, int revents)
 	}
 	if (n > 0) {
 		d->len += (size_t)n;
+		d->pump->last_io = ev_now(loop);
 	} else if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
 		/*
 		 * A pipe counts pages, not bytes: small segments can fill
@@ -283,6 +284,7 @@ pump_start(struct pump *pump, struct ev_loop *loop, struct pipe_pool *pool,
 	pump->cb = cb;
 	pump->data = data;
 	pump->running = 1;
+	pump->last_io = ev_now(loop);
 	for (int i = 0; i < 2; i++) {
 		struct pump_dir *d = &pump->dir[i];
 

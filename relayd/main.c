@@ -78,6 +78,9 @@ static const struct opt main_opts[] = {
 	"(default 10)"},
     {"hello-timeout", OPT_DOUBLE, &conf.hello_timeout, 0, "SEC",
 	"extension handshakes must finish within this (default 10)"},
+    {"idle-timeout", OPT_DOUBLE, &conf.idle_timeout, 0, "SEC",
+	"close a session with no bytes either way for this long "
+	"(default: never)"},
     {"threads", OPT_UINT, &conf.workers, RELAYD_MAX_WORKERS, "N",
 	"worker threads, one event loop each (default: one per CPU)"},
     {"secret-file", OPT_STR, conf.secret_file, sizeof(conf.secret_file),

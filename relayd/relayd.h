@@ -33,6 +33,7 @@ struct relayd_conf {
 	unsigned max_queue;	/* clients waiting per registration */
 	double data_timeout;	/* seconds to wait for a data connection */
 	double hello_timeout;	/* seconds for an extension handshake */
+	double idle_timeout;	/* close a silent session, 0: never */
 	unsigned workers;	/* worker threads (event loops) */
 	int no_splice;		/* copy through user space instead */
 	int check_only;		/* -t: check the flags and exit */
@@ -109,6 +110,7 @@ struct session {
 	struct reg_share *share;
 	int client_fd;
 	int data_fd;
+	ev_timer idle;		/* -idle-timeout, checked lazily */
 	struct pump pump;
 };
 LIST_HEAD(session_list, session);

@@ -37,6 +37,7 @@ session_close(struct session *s, const char *why)
 	if (s->state == SESSION_CLOSED)
 		return;
 	s->state = SESSION_CLOSED;
+	ev_timer_stop(s->worker->loop, &s->idle);
 	pump_stop(p);
 	atomic_fetch_add(&stats.bytes_c2s, p->dir[0].bytes);
 	atomic_fetch_add(&stats.bytes_s2c, p->dir[1].bytes);
@@ -88,6 +89,28 @@ session_pump_cb(struct pump *p, int dir, enum pump_end end, int err)
 }
 
 /*
+ * The idle timer is not pushed back on every read: it fires once per
+ * interval and looks at when bytes last moved (libev's "be smart about
+ * timeouts"), so the data path pays nothing for it.
+ */
+static void
+session_idle_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct session *s = w->data;
+	ev_tstamp left = s->pump.last_io + conf.idle_timeout - ev_now(loop);
+
+	(void)revents;
+	if (left > 0) {
+		ev_timer_set(w, left, 0.);
+		ev_timer_start(loop, w);
+		return;
+	}
+	log_info("session %llu: idle for %.0fs; closing it",
+	    (unsigned long long)s->id, conf.idle_timeout);
+	session_close(s, "idle timeout");
+}
+
+/*
  * session_start: run a paired session on worker <w> (this thread).  On
  * failure the sockets are closed and the share's counts undone.
  */
@@ -119,6 +142,10 @@ session_start(struct worker *w, const struct handoff *h)
 	    (unsigned long long)s->id, (unsigned long long)h->reg_id, w->idx);
 	pump_start(&s->pump, w->loop, &w->pipes, s->client_fd, s->data_fd,
 	    session_pump_cb, s);
+	ev_timer_init(&s->idle, session_idle_cb, conf.idle_timeout, 0.);
+	s->idle.data = s;
+	if (conf.idle_timeout > 0)
+		ev_timer_start(w->loop, &s->idle);
 }
 
 /*
