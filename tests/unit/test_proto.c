@@ -52,8 +52,7 @@ static const struct good_vec good[] = {
     {"[NEW]8080\r\n", {.type = PROTO_NEW, .port = 8080}, NULL},
     {"[NEW]5000 id=1f\n",
 	{.type = PROTO_NEW, .port = 5000, .id = 0x1f, .has_id = 1}, NULL},
-    {"[NEW]5000 id=0\n", {.type = PROTO_NEW, .port = 5000, .has_id = 1},
-	NULL},
+    {"[NEW]5000 id=0\n", {.type = PROTO_NEW, .port = 5000, .has_id = 1}, NULL},
     {"[NEW]5000 id=ffffffffffffffff from=127.0.0.1:55555\n",
 	{.type = PROTO_NEW,
 	    .port = 5000,
@@ -113,8 +112,7 @@ static const struct good_vec good[] = {
     {"[ERR] too many registrations\n",
 	{.type = PROTO_ERR, .text = "too many registrations"}, NULL},
     {"[ERR]\n", {.type = PROTO_ERR}, NULL},
-    {"[ERR]  two spaces\r\n", {.type = PROTO_ERR, .text = " two spaces"},
-	NULL},
+    {"[ERR]  two spaces\r\n", {.type = PROTO_ERR, .text = " two spaces"}, NULL},
     {"[ERR] caf\xc3\xa9 [x]=y\n",
 	{.type = PROTO_ERR, .text = "caf\xc3\xa9 [x]=y"}, NULL},
     {"[CHALLENGE] 0123456789abcdef0123456789abcdef\n",
@@ -247,8 +245,8 @@ addr_str(const struct sockaddr_storage *ss, char *buf, size_t len)
 
 /* Every field must match; addresses are compared as printed. */
 static void
-expect_msg(const char *ctx, const struct proto_msg *want,
-    const char *want_from, const struct proto_msg *got)
+expect_msg(const char *ctx, const struct proto_msg *want, const char *want_from,
+    const struct proto_msg *got)
 {
 	char a[NET_ADDR_LEN];
 
@@ -312,7 +310,8 @@ test_good_vectors_split(void **state)
 			r = proto_parse(&m, buf, k);
 			free(buf);
 			if (k < len && r != 0)
-				fail_msg("good[%zu] %s: prefix %zu returned %zd",
+				fail_msg("good[%zu] %s: prefix %zu returned "
+					 "%zd",
 				    i, line, k, r);
 			if (k == len && r != (ssize_t)len)
 				fail_msg("good[%zu] %s: returned %zd", i, line,
@@ -684,11 +683,30 @@ test_addr_parse(void **state)
 	    {"[::ffff:10.1.2.3]:5", AF_INET6, "10.1.2.3:5"},
 	};
 	static const char *const ko[] = {
-	    "", ":", "1.2.3.4", "1.2.3.4:", ":80", "1.2.3:80", "1.2.3.4.5:80",
-	    "1.2.3.4:65536", "1.2.3.4:-1", "1.2.3.4:+1", "1.2.3.4:01",
-	    "1.2.3.4: 1", "1.2.3.4:1 ", " 1.2.3.4:1", "::1:80", "[::1]",
-	    "[::1]:", "[::1]x80", "[::1", "[]:1", "[1.2.3.4]:1", "[::1]:1]",
-	    "[fe80::1%1]:1", "host:80",
+	    "",
+	    ":",
+	    "1.2.3.4",
+	    "1.2.3.4:",
+	    ":80",
+	    "1.2.3:80",
+	    "1.2.3.4.5:80",
+	    "1.2.3.4:65536",
+	    "1.2.3.4:-1",
+	    "1.2.3.4:+1",
+	    "1.2.3.4:01",
+	    "1.2.3.4: 1",
+	    "1.2.3.4:1 ",
+	    " 1.2.3.4:1",
+	    "::1:80",
+	    "[::1]",
+	    "[::1]:",
+	    "[::1]x80",
+	    "[::1",
+	    "[]:1",
+	    "[1.2.3.4]:1",
+	    "[::1]:1]",
+	    "[fe80::1%1]:1",
+	    "host:80",
 	    "[0000:0000:0000:0000:0000:0000:0000:0000:0]:1",
 	    "[aaaa:aaaa:aaaa:aaaa:aaaa:aaaa:aaaa:aaaa:aaaa:aaaa]:1",
 	};
@@ -743,8 +761,8 @@ test_addr_format(void **state)
 	assert_string_equal(buf, "[::1.2.3.4]:80");
 	set_addr(&ss, AF_INET6, "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
 	    65535);
-	assert_true(proto_addr_format(buf, sizeof(buf),
-			(struct sockaddr *)&ss) > 0);
+	assert_true(
+	    proto_addr_format(buf, sizeof(buf), (struct sockaddr *)&ss) > 0);
 	assert_string_equal(buf,
 	    "[ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff]:65535");
 
@@ -809,9 +827,22 @@ test_net_parse_hostport(void **state)
 	    {":8000", "", 8000},
 	};
 	static const char *const ko[] = {
-	    "", "host", "host:", "host:65536", "host:99999999999999999999",
-	    "host:abc", "host:80x", "host:+80", "host:-1", "host: 80",
-	    "host:-0", "[::1]", "[::1]80", "[::1", "[::1]:", "[::1]:x",
+	    "",
+	    "host",
+	    "host:",
+	    "host:65536",
+	    "host:99999999999999999999",
+	    "host:abc",
+	    "host:80x",
+	    "host:+80",
+	    "host:-1",
+	    "host: 80",
+	    "host:-0",
+	    "[::1]",
+	    "[::1]80",
+	    "[::1",
+	    "[::1]:",
+	    "[::1]:x",
 	};
 	char host[64];
 	unsigned port;
@@ -819,8 +850,7 @@ test_net_parse_hostport(void **state)
 	(void)state;
 	for (size_t i = 0; i < NELEM(ok); i++) {
 		port = 99999;
-		if (net_parse_hostport(ok[i].s, host, sizeof(host), &port) !=
-		    0)
+		if (net_parse_hostport(ok[i].s, host, sizeof(host), &port) != 0)
 			fail_msg("'%s' refused", ok[i].s);
 		assert_string_equal(host, ok[i].host);
 		assert_int_equal(port, ok[i].port);
@@ -854,13 +884,15 @@ test_auth_known_answer(void **state)
 	(void)state;
 	assert_int_equal(auth_mac_ctl(mac, auth_secret, AUTH_SECRET_LEN, NONCE),
 	    0);
-	assert_string_equal(mac, "25af778009da7b04718edfe9d10805aa"
-				 "04962540f5593214f82a139bae321e85");
+	assert_string_equal(mac,
+	    "25af778009da7b04718edfe9d10805aa"
+	    "04962540f5593214f82a139bae321e85");
 	assert_int_equal(auth_mac_data(mac, auth_secret, AUTH_SECRET_LEN,
 			     "0123abcd", 0x2a),
 	    0);
-	assert_string_equal(mac, "eb9abfedebfb34854b8061b56a7b6a51"
-				 "d09b1d76bedfe3aaf4ee6cd31be08f68");
+	assert_string_equal(mac,
+	    "eb9abfedebfb34854b8061b56a7b6a51"
+	    "d09b1d76bedfe3aaf4ee6cd31be08f68");
 }
 
 static void
@@ -879,8 +911,9 @@ test_auth_verify_ctl(void **state)
 	assert_int_equal(auth_mac_ctl(mac, auth_secret, AUTH_SECRET_LEN, NONCE),
 	    0);
 	assert_int_equal(strlen(mac), AUTH_MAC_HEX);
-	assert_int_equal(
-	    auth_verify_ctl(auth_secret, AUTH_SECRET_LEN, NONCE, mac), 0);
+	assert_int_equal(auth_verify_ctl(auth_secret, AUTH_SECRET_LEN, NONCE,
+			     mac),
+	    0);
 	for (size_t i = 0; i < AUTH_MAC_HEX; i++) {
 		flip_digit(mac, i);
 		if (auth_verify_ctl(auth_secret, AUTH_SECRET_LEN, NONCE, mac) !=
@@ -890,23 +923,27 @@ test_auth_verify_ctl(void **state)
 	}
 	assert_int_equal(auth_verify_ctl(other, AUTH_SECRET_LEN, NONCE, mac),
 	    -1);
-	assert_int_equal(
-	    auth_verify_ctl(auth_secret, AUTH_SECRET_LEN - 1, NONCE, mac), -1);
+	assert_int_equal(auth_verify_ctl(auth_secret, AUTH_SECRET_LEN - 1,
+			     NONCE, mac),
+	    -1);
 	assert_int_equal(auth_verify_ctl(auth_secret, AUTH_SECRET_LEN,
 			     "00112233445566778899aabbccddeef0", mac),
 	    -1);
 	/* Wrong lengths, whatever the prefix. */
 	mac[AUTH_MAC_HEX - 1] = '\0';
-	assert_int_equal(
-	    auth_verify_ctl(auth_secret, AUTH_SECRET_LEN, NONCE, mac), -1);
+	assert_int_equal(auth_verify_ctl(auth_secret, AUTH_SECRET_LEN, NONCE,
+			     mac),
+	    -1);
 	assert_int_equal(auth_mac_ctl(mac, auth_secret, AUTH_SECRET_LEN, NONCE),
 	    0);
 	mac[AUTH_MAC_HEX] = '0';
 	mac[AUTH_MAC_HEX + 1] = '\0';
-	assert_int_equal(
-	    auth_verify_ctl(auth_secret, AUTH_SECRET_LEN, NONCE, mac), -1);
-	assert_int_equal(
-	    auth_verify_ctl(auth_secret, AUTH_SECRET_LEN, NONCE, ""), -1);
+	assert_int_equal(auth_verify_ctl(auth_secret, AUTH_SECRET_LEN, NONCE,
+			     mac),
+	    -1);
+	assert_int_equal(auth_verify_ctl(auth_secret, AUTH_SECRET_LEN, NONCE,
+			     ""),
+	    -1);
 }
 
 static void
@@ -929,8 +966,8 @@ test_auth_verify_data(void **state)
 			     "0123abce", 7, mac),
 	    -1);
 	/* ...and not a control proof over the same text. */
-	assert_int_equal(
-	    auth_verify_ctl(auth_secret, AUTH_SECRET_LEN, "0123abcd:7", mac),
+	assert_int_equal(auth_verify_ctl(auth_secret, AUTH_SECRET_LEN,
+			     "0123abcd:7", mac),
 	    -1);
 	flip_digit(mac, 17);
 	assert_int_equal(auth_verify_data(auth_secret, AUTH_SECRET_LEN,
