@@ -350,12 +350,15 @@ proto_parse(struct proto_msg *m, const char *buf, size_t len)
 	case PROTO_NEW: {
 		/* "[NEW]" port, glued to the tag as the original sends it. */
 		size_t d = 0;
+		unsigned port;
 
 		while (d < n && p[d] >= '0' && p[d] <= '9')
 			d++;
-		if (proto_num(p, d, 65535, &m->port) == -1 || m->port == 0)
+		if (proto_num(p, d, 65535, &port) == -1 || port == 0)
 			return -PROTO_E_VALUE;
 		r = proto_fields(m, p + d, n - d);
+		/* A "port=" field must not replace it (nor make it 0). */
+		m->port = port;
 		break;
 	}
 	case PROTO_ERR:
