@@ -72,6 +72,10 @@ static const struct good_vec good[] = {
     {"[NEW]7 from=10.0.0.1:0\n", {.type = PROTO_NEW, .port = 7, .has_from = 1},
 	"10.0.0.1:0"},
     {"[NEW]9 x= y=1\n", {.type = PROTO_NEW, .port = 9}, NULL},
+    /* The glued port is the one that counts (found by fuzz_proto). */
+    {"[NEW]7 port=0\n", {.type = PROTO_NEW, .port = 7}, NULL},
+    {"[NEW]7 port=9 sport=3\n", {.type = PROTO_NEW, .port = 7, .sport = 3},
+	NULL},
     {"[HELLO] v=1\n", {.type = PROTO_HELLO, .version = 1}, NULL},
     {"[HELLO]\n", {.type = PROTO_HELLO}, NULL},
     {"[HELLO] v=1 port=8080 reg=00ff ka=30 pool=4 ext=addr,pipe,pool\n",
