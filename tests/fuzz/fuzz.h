@@ -15,13 +15,13 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* An invariant; on failure print it and abort, so both drivers stop. */
-#define FUZZ_CHECK(c)                                                          \
-	do {                                                                   \
-		if (!(c)) {                                                    \
-			fprintf(stderr, "%s:%d: check failed: %s\n",           \
-			    __FILE__, __LINE__, #c);                           \
-			abort();                                               \
-		}                                                              \
+#define FUZZ_CHECK(c) \
+	do { \
+		if (!(c)) { \
+			fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, \
+			    __LINE__, #c); \
+			abort(); \
+		} \
 	} while (0)
 
 #endif

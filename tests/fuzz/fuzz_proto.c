@@ -29,8 +29,8 @@ parse_exact(struct proto_msg *m, const uint8_t *data, size_t n)
 static void
 addr_str(const struct proto_msg *m, char *buf, size_t len)
 {
-	FUZZ_CHECK(proto_addr_format(buf, len,
-		       (const struct sockaddr *)&m->from) > 0);
+	FUZZ_CHECK(
+	    proto_addr_format(buf, len, (const struct sockaddr *)&m->from) > 0);
 }
 
 /* The fields proto_format carries for <a>'s type must match in <b>. */

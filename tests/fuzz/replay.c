@@ -96,8 +96,7 @@ replay_path(const char *path)
 		char file[4096];
 
 		snprintf(file, sizeof(file), "%s/%s", path, names[i]->d_name);
-		if (count != -1 && stat(file, &st) == 0 &&
-		    S_ISREG(st.st_mode))
+		if (count != -1 && stat(file, &st) == 0 && S_ISREG(st.st_mode))
 			count = replay_file(file) == -1 ? -1 : count + 1;
 		free(names[i]);
 	}
