@@ -82,7 +82,7 @@ struct srv_worker;
 struct srv_conn {
 	int fd;
 	enum srv_state state;
-	int pooled;      /* counted in the pool until its first byte */
+	int pooled;	 /* counted in the pool until its first byte */
 	unsigned events; /* epoll interest now */
 	unsigned char cmd;
 	unsigned char hdr[8];
@@ -132,8 +132,7 @@ static void rb_usage(void) __attribute__((noreturn));
 static void
 rb_usage(void)
 {
-	fprintf(
-	    stderr,
+	fprintf(stderr,
 	    "usage: rbench serve [-l HOST:PORT] [-T threads]\n"
 	    "       rbench dial -r HOST:PORT [-T threads]\n"
 	    "       rbench pool -c HOST:PORT [-n idle] [-T threads]\n"
@@ -373,7 +372,7 @@ srv_flush(struct srv_conn *c)
 {
 	while (c->out_off < c->out_len) {
 		ssize_t w = send(c->fd, c->out + c->out_off,
-				 c->out_len - c->out_off, MSG_NOSIGNAL);
+		    c->out_len - c->out_off, MSG_NOSIGNAL);
 
 		if (w == -1 && errno == EINTR)
 			continue;
@@ -624,7 +623,7 @@ cmd_serve(const struct rb_addr *a)
 	int one = 1, lfd, port;
 
 	lfd = socket(a->ss.ss_family,
-		     SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	    SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (lfd == -1)
 		rb_die("socket");
 	(void)setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
@@ -635,8 +634,8 @@ cmd_serve(const struct rb_addr *a)
 	if (getsockname(lfd, (struct sockaddr *)&ss, &sl) == -1)
 		rb_die("getsockname");
 	port = ntohs(ss.ss_family == AF_INET6
-			 ? ((struct sockaddr_in6 *)&ss)->sin6_port
-			 : ((struct sockaddr_in *)&ss)->sin_port);
+		? ((struct sockaddr_in6 *)&ss)->sin6_port
+		: ((struct sockaddr_in *)&ss)->sin_port);
 	srv_start_workers(lfd);
 	printf("listening port=%d\n", port);
 	fflush(stdout);
@@ -691,12 +690,12 @@ cmd_dial(const struct rb_addr *ctl)
 				fd = rb_dial(&d);
 				if (fd == -1) {
 					fprintf(stderr,
-						"rbench: dial %lu: %s\n", port,
-						strerror(errno));
+					    "rbench: dial %lu: %s\n", port,
+					    strerror(errno));
 					goto next_line;
 				}
 				if (srv_add(&rb_workers[next++ % rb_nworkers],
-					    fd, 0) == -1)
+					fd, 0) == -1)
 					close(fd);
 			}
 		next_line:
@@ -798,8 +797,8 @@ tput_thread(void *arg)
 			goto fail;
 		if (rb_get64(cnt) != j->bytes) {
 			fprintf(stderr, "rbench: sent %llu, server got %llu\n",
-				(unsigned long long)j->bytes,
-				(unsigned long long)rb_get64(cnt));
+			    (unsigned long long)j->bytes,
+			    (unsigned long long)rb_get64(cnt));
 			goto fail;
 		}
 	} else {
@@ -842,8 +841,10 @@ cmd_tput(const struct rb_addr *a, unsigned streams, unsigned secs, int up)
 
 	pthread_barrier_init(&start, NULL, streams);
 	for (unsigned i = 0; i < streams; i++) {
-		jobs[i] = (struct tput_job){
-		    .a = a, .start = &start, .secs = secs, .up = up};
+		jobs[i] = (struct tput_job){.a = a,
+		    .start = &start,
+		    .secs = secs,
+		    .up = up};
 		if (pthread_create(&tid[i], NULL, tput_thread, &jobs[i]) != 0)
 			rb_die("pthread_create");
 	}
@@ -856,9 +857,9 @@ cmd_tput(const struct rb_addr *a, unsigned streams, unsigned secs, int up)
 	}
 	printf("tput streams=%u dir=%s gbps=%.3f bytes=%llu secs=%.3f "
 	       "err=%d\n",
-	       streams, up ? "up" : "down",
-	       ns ? (double)bytes * 8 / (double)ns : 0.0,
-	       (unsigned long long)bytes, (double)ns / 1e9, err);
+	    streams, up ? "up" : "down",
+	    ns ? (double)bytes * 8 / (double)ns : 0.0,
+	    (unsigned long long)bytes, (double)ns / 1e9, err);
 	return err ? 1 : 0;
 }
 
@@ -889,7 +890,7 @@ rb_pct(const uint64_t *v, size_t n, double p)
  */
 static int
 cmd_lat(const struct rb_addr *a, unsigned n, unsigned warm, unsigned secs,
-	int hold)
+    int hold)
 {
 	uint64_t *v = calloc(n ? n : 1, sizeof(*v));
 	uint64_t deadline, sum = 0;
@@ -927,8 +928,8 @@ cmd_lat(const struct rb_addr *a, unsigned n, unsigned warm, unsigned secs,
 	}
 	qsort(v, done, sizeof(*v), rb_cmp_u64);
 	printf("lat n=%u p50_us=%.1f p99_us=%.1f mean_us=%.1f max_us=%.1f\n",
-	       done, rb_pct(v, done, 50) / 1e3, rb_pct(v, done, 99) / 1e3,
-	       (double)sum / done / 1e3, v[done - 1] / 1e3);
+	    done, rb_pct(v, done, 50) / 1e3, rb_pct(v, done, 99) / 1e3,
+	    (double)sum / done / 1e3, v[done - 1] / 1e3);
 	free(v);
 	return 0;
 }
@@ -1013,11 +1014,11 @@ cmd_connrate(const struct rb_addr *a, unsigned threads, unsigned secs)
 	}
 	t0 = rb_now() - t0;
 	printf("connrate threads=%u cps=%.0f ok=%llu err=%llu secs=%.3f\n",
-	       threads, (double)ok / ((double)t0 / 1e9), (unsigned long long)ok,
-	       (unsigned long long)err, (double)t0 / 1e9);
+	    threads, (double)ok / ((double)t0 / 1e9), (unsigned long long)ok,
+	    (unsigned long long)err, (double)t0 / 1e9);
 	if (err)
 		fprintf(stderr, "rbench: connrate: last error: %s\n",
-			strerror(last));
+		    strerror(last));
 	return err ? 1 : 0;
 }
 
@@ -1055,16 +1056,16 @@ cmd_ttfb(const struct rb_addr *a, unsigned n, unsigned secs)
 	}
 	qsort(v, done, sizeof(*v), rb_cmp_u64);
 	printf("ttfb n=%u p50_ms=%.2f min_ms=%.2f max_ms=%.2f err=%u\n", done,
-	       rb_pct(v, done, 50) / 1e6, v[0] / 1e6, v[done - 1] / 1e6, err);
+	    rb_pct(v, done, 50) / 1e6, v[0] / 1e6, v[done - 1] / 1e6, err);
 	free(v);
 	return err ? 1 : 0;
 }
 
 enum hold_state {
-	HOLD_IDLE,       /* not started */
+	HOLD_IDLE,	 /* not started */
 	HOLD_CONNECTING, /* non-blocking connect in progress */
-	HOLD_CHECKING,   /* "Hx" sent, waiting for 'x' back */
-	HOLD_HELD,       /* verified end to end, now idle */
+	HOLD_CHECKING,	 /* "Hx" sent, waiting for 'x' back */
+	HOLD_HELD,	 /* verified end to end, now idle */
 	HOLD_FAILED,
 };
 
@@ -1097,7 +1098,7 @@ hold_start(int epfd, const struct rb_addr *a, struct hold_conn *h)
 	struct epoll_event ev = {.events = EPOLLOUT, .data.ptr = h};
 
 	h->fd = socket(a->ss.ss_family,
-		       SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	    SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (h->fd == -1) {
 		h->state = HOLD_FAILED;
 		return 1;
@@ -1184,7 +1185,7 @@ cmd_hold(const struct rb_addr *a, unsigned n, unsigned inflight, unsigned secs)
 	}
 	err = n - held;
 	printf("hold asked=%u held=%u err=%u secs=%.3f\n", n, held, err,
-	       (double)(rb_now() - t0) / 1e9);
+	    (double)(rb_now() - t0) / 1e9);
 	fflush(stdout);
 	end = rb_now() + (uint64_t)secs * 1000000000u;
 	while (!rb_stop && rb_now() < end) {

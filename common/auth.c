@@ -45,8 +45,7 @@ auth_load_secret(const char *path, unsigned char *secret, size_t cap,
 }
 
 static int
-auth_hmac(char *out, const unsigned char *secret, size_t len,
-    const char *msg)
+auth_hmac(char *out, const unsigned char *secret, size_t len, const char *msg)
 {
 	crypto_auth_hmacsha256_state st;
 	unsigned char mac[crypto_auth_hmacsha256_BYTES];
@@ -113,8 +112,8 @@ auth_verify_ctl(const unsigned char *secret, size_t len, const char *nonce,
 }
 
 int
-auth_verify_data(const unsigned char *secret, size_t len,
-    const char *regkey, uint64_t id, const char *mac)
+auth_verify_data(const unsigned char *secret, size_t len, const char *regkey,
+    uint64_t id, const char *mac)
 {
 	char want[AUTH_MAC_HEX + 1];
 
@@ -124,8 +123,8 @@ auth_verify_data(const unsigned char *secret, size_t len,
 }
 
 int
-auth_verify_pool(const unsigned char *secret, size_t len,
-    const char *regkey, const char *nonce, const char *mac)
+auth_verify_pool(const unsigned char *secret, size_t len, const char *regkey,
+    const char *nonce, const char *mac)
 {
 	char want[AUTH_MAC_HEX + 1];
 

@@ -5,8 +5,8 @@
  * secret with HMAC-SHA256 over a fresh nonce the relay chose for it; a
  * data connection proves it over the registration key and the id of the
  * client it claims, and an id is good for one connection only; a pooled
- * data connection (opened before any client) answers a nonce of its own.  The HMAC
- * and the constant-time comparison come from libsodium.
+ * data connection (opened before any client) answers a nonce of its own.  The
+ * HMAC and the constant-time comparison come from libsodium.
  */
 #ifndef COMMON_AUTH_H
 #define COMMON_AUTH_H
@@ -14,7 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define AUTH_MAC_HEX 64		/* hex digits of an HMAC-SHA256 */
+#define AUTH_MAC_HEX 64 /* hex digits of an HMAC-SHA256 */
 #define AUTH_SECRET_MAX 64
 
 /* auth_load_secret: read a secret file (trailing newline stripped).
@@ -32,8 +32,8 @@ int auth_mac_pool(char *out, const unsigned char *secret, size_t len,
     const char *regkey, const char *nonce);
 
 /* Constant-time checks: 0 when <mac> is right, -1 otherwise. */
-int auth_verify_ctl(const unsigned char *secret, size_t len,
-    const char *nonce, const char *mac);
+int auth_verify_ctl(const unsigned char *secret, size_t len, const char *nonce,
+    const char *mac);
 int auth_verify_data(const unsigned char *secret, size_t len,
     const char *regkey, uint64_t id, const char *mac);
 int auth_verify_pool(const unsigned char *secret, size_t len,

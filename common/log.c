@@ -61,8 +61,8 @@ log_emit(enum log_level lvl, const char *fmt, va_list ap, int err)
 		localtime_r(&now, &tm);
 		n = strftime(line, sizeof(line), "%Y/%m/%d %H:%M:%S ", &tm);
 		if (log_prefix) {
-			r = snprintf(line + n, sizeof(line) - n, "%s: ",
-			    log_ident);
+			r = snprintf(line + n, sizeof(line) - n,
+			    "%s: ", log_ident);
 			if (r > 0 && (size_t)r < sizeof(line) - n)
 				n += (size_t)r;
 		}
@@ -89,14 +89,14 @@ log_emit(enum log_level lvl, const char *fmt, va_list ap, int err)
 	(void)!write(STDERR_FILENO, line, n);
 }
 
-#define LOG_BODY(lvl, err)                                                     \
-	do {                                                                   \
-		int saved_errno_ = errno;                                      \
-		va_list ap;                                                    \
-		va_start(ap, fmt);                                             \
-		log_emit(lvl, fmt, ap, err);                                   \
-		va_end(ap);                                                    \
-		errno = saved_errno_;                                          \
+#define LOG_BODY(lvl, err) \
+	do { \
+		int saved_errno_ = errno; \
+		va_list ap; \
+		va_start(ap, fmt); \
+		log_emit(lvl, fmt, ap, err); \
+		va_end(ap); \
+		errno = saved_errno_; \
 	} while (0)
 
 void

@@ -37,8 +37,7 @@ net_bind_listen(int family, const struct sockaddr *sa, socklen_t len,
 }
 
 int
-net_listen_addr(const struct sockaddr_storage *ss, unsigned port,
-    int backlog)
+net_listen_addr(const struct sockaddr_storage *ss, unsigned port, int backlog)
 {
 	struct sockaddr_storage a = *ss;
 	socklen_t len;
@@ -72,8 +71,9 @@ net_listen(const char *host, unsigned port, int backlog, char *err,
 		sin6.sin6_port = htons((uint16_t)port);
 		fd = net_bind_listen(AF_INET6, (struct sockaddr *)&sin6,
 		    sizeof(sin6), backlog);
-		if (fd != -1 || (errno != EAFNOSUPPORT && errno != EINVAL &&
-				    errno != EADDRNOTAVAIL))
+		if (fd != -1 ||
+		    (errno != EAFNOSUPPORT && errno != EINVAL &&
+			errno != EADDRNOTAVAIL))
 			goto done;
 		memset(&sin, 0, sizeof(sin));
 		sin.sin_family = AF_INET;
@@ -94,8 +94,8 @@ net_listen(const char *host, unsigned port, int backlog, char *err,
 		return -1;
 	}
 	for (ai = res; ai != NULL; ai = ai->ai_next) {
-		fd = net_bind_listen(ai->ai_family, ai->ai_addr,
-		    ai->ai_addrlen, backlog);
+		fd = net_bind_listen(ai->ai_family, ai->ai_addr, ai->ai_addrlen,
+		    backlog);
 		if (fd != -1)
 			break;
 		saved = errno;
@@ -115,8 +115,7 @@ done:
 
 int
 net_resolve(const char *host, unsigned port, int family,
-    struct sockaddr_storage *out, socklen_t *outlen, char *err,
-    size_t errlen)
+    struct sockaddr_storage *out, socklen_t *outlen, char *err, size_t errlen)
 {
 	struct addrinfo hints, *res = NULL, *ai, *pick = NULL;
 	char service[16];
@@ -189,8 +188,7 @@ net_tune(int fd)
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	(void)setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
-	(void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl,
-	    sizeof(intvl));
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
 }
 
@@ -236,8 +234,7 @@ net_local_str(int fd, char *buf, size_t len)
 }
 
 int
-net_parse_hostport(const char *s, char *host, size_t hostlen,
-    unsigned *port)
+net_parse_hostport(const char *s, char *host, size_t hostlen, unsigned *port)
 {
 	const char *colon, *hs = s, *he;
 	char *end;
@@ -280,8 +277,8 @@ net_recv_line(int fd, char *buf, size_t cap, size_t *len)
 	if (*len >= cap)
 		return -1;
 	n = recv(fd, buf + *len, cap - *len, MSG_PEEK | MSG_DONTWAIT);
-	if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK ||
-			   errno == EINTR))
+	if (n == -1 &&
+	    (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
 		return 0;
 	if (n <= 0)
 		return -1;

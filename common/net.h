@@ -33,8 +33,7 @@ int net_listen_addr(const struct sockaddr_storage *ss, unsigned port,
  * AF_UNSPEC or a family to prefer.  Returns 0, or -1 with <err> set.
  */
 int net_resolve(const char *host, unsigned port, int family,
-    struct sockaddr_storage *out, socklen_t *outlen, char *err,
-    size_t errlen);
+    struct sockaddr_storage *out, socklen_t *outlen, char *err, size_t errlen);
 
 /* net_connect_nb: a non-blocking connect; 0 (or in progress) or -1. */
 int net_connect_nb(const struct sockaddr_storage *ss, socklen_t len);

@@ -18,12 +18,19 @@ struct proto_tag {
 	enum proto_type type;
 };
 
-#define TAG(s, t) {s, sizeof(s) - 1, t}
+#define TAG(s, t) \
+	{ \
+		s, sizeof(s) - 1, t \
+	}
 static const struct proto_tag proto_tags[] = {
-    TAG("[NEW]", PROTO_NEW),	   TAG("[HELLO]", PROTO_HELLO),
-    TAG("[OK]", PROTO_OK),	   TAG("[ERR]", PROTO_ERR),
-    TAG("[CHALLENGE]", PROTO_CHALLENGE), TAG("[AUTH]", PROTO_AUTH),
-    TAG("[DATA]", PROTO_DATA),	   TAG("[PING]", PROTO_PING),
+    TAG("[NEW]", PROTO_NEW),
+    TAG("[HELLO]", PROTO_HELLO),
+    TAG("[OK]", PROTO_OK),
+    TAG("[ERR]", PROTO_ERR),
+    TAG("[CHALLENGE]", PROTO_CHALLENGE),
+    TAG("[AUTH]", PROTO_AUTH),
+    TAG("[DATA]", PROTO_DATA),
+    TAG("[PING]", PROTO_PING),
     TAG("[PONG]", PROTO_PONG),
 };
 #undef TAG
@@ -172,8 +179,8 @@ proto_addr_parse(struct sockaddr_storage *ss, const char *s, size_t len)
 		memcpy(host, s, hl);
 		host[hl] = '\0';
 	}
-	if (proto_num(colon + 1, (size_t)(s + len - colon - 1), 65535,
-		&port) == -1)
+	if (proto_num(colon + 1, (size_t)(s + len - colon - 1), 65535, &port) ==
+	    -1)
 		return -1;
 	if (s[0] == '[') {
 		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
@@ -236,8 +243,8 @@ proto_ext_parse(const char *s, size_t n, unsigned *out)
 		const char *comma = memchr(s, ',', n);
 		size_t w = comma ? (size_t)(comma - s) : n;
 
-		for (size_t i = 0; i < sizeof(proto_ext_names) /
-					   sizeof(proto_ext_names[0]);
+		for (size_t i = 0;
+		     i < sizeof(proto_ext_names) / sizeof(proto_ext_names[0]);
 		     i++) {
 			if (strlen(proto_ext_names[i]) == w &&
 			    memcmp(proto_ext_names[i], s, w) == 0)
@@ -394,9 +401,8 @@ proto_parse(struct proto_msg *m, const char *buf, size_t len)
 	return (ssize_t)(lf - buf) + 1;
 }
 
-static int
-proto_append(char *out, size_t cap, size_t *off, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
+static int proto_append(char *out, size_t cap, size_t *off, const char *fmt,
+    ...) __attribute__((format(printf, 4, 5)));
 
 static int
 proto_append(char *out, size_t cap, size_t *off, const char *fmt, ...)

@@ -25,23 +25,23 @@
 #define PROTO_TEXT_MAX 160
 
 enum proto_type {
-	PROTO_NEW = 1, /* relay -> server: a client is waiting */
-	PROTO_HELLO,   /* server -> relay: asks for the extensions */
-	PROTO_OK,      /* relay -> server: registration accepted */
-	PROTO_ERR,     /* relay -> server: refused; the relay closes */
+	PROTO_NEW = 1,	 /* relay -> server: a client is waiting */
+	PROTO_HELLO,	 /* server -> relay: asks for the extensions */
+	PROTO_OK,	 /* relay -> server: registration accepted */
+	PROTO_ERR,	 /* relay -> server: refused; the relay closes */
 	PROTO_CHALLENGE, /* relay -> server: nonce to prove the secret on */
-	PROTO_AUTH,    /* server -> relay: MAC over the nonce */
-	PROTO_DATA,    /* server -> relay: first line of a data connection */
-	PROTO_PING,    /* either way: heartbeat */
-	PROTO_PONG,    /* answer to PING */
+	PROTO_AUTH,	 /* server -> relay: MAC over the nonce */
+	PROTO_DATA,	 /* server -> relay: first line of a data connection */
+	PROTO_PING,	 /* either way: heartbeat */
+	PROTO_PONG,	 /* answer to PING */
 };
 
 /* Parse errors, returned negated by proto_parse(). */
 enum proto_error {
 	PROTO_E_TOOLONG = 1, /* no LF within PROTO_LINE_MAX bytes */
-	PROTO_E_SYNTAX,      /* not "[TAG]..." or a bad character */
-	PROTO_E_TAG,         /* unknown tag */
-	PROTO_E_VALUE,       /* a number out of range, a bad hex string */
+	PROTO_E_SYNTAX,	     /* not "[TAG]..." or a bad character */
+	PROTO_E_TAG,	     /* unknown tag */
+	PROTO_E_VALUE,	     /* a number out of range, a bad hex string */
 };
 
 /* Feature bits carried by HELLO's and OK's "ext=" list. */
@@ -52,14 +52,14 @@ enum proto_error {
 struct proto_msg {
 	enum proto_type type;
 	unsigned version; /* v= */
-	unsigned port;    /* NEW: server-facing port; HELLO: wanted public
+	unsigned port;	  /* NEW: server-facing port; HELLO: wanted public
 			     port (0: any); OK: public (client) port */
-	unsigned sport;   /* OK: server-facing port */
-	unsigned ka;      /* HELLO/OK: heartbeat interval, seconds */
-	unsigned ext;     /* HELLO/OK: PROTO_EXT_* */
-	unsigned pool;    /* HELLO/OK: pre-opened data connections;
+	unsigned sport;	  /* OK: server-facing port */
+	unsigned ka;	  /* HELLO/OK: heartbeat interval, seconds */
+	unsigned ext;	  /* HELLO/OK: PROTO_EXT_* */
+	unsigned pool;	  /* HELLO/OK: pre-opened data connections;
 			     DATA: 1 for a pooled connection */
-	uint64_t id;      /* NEW/DATA: client id (0: none) */
+	uint64_t id;	  /* NEW/DATA: client id (0: none) */
 	int has_id;
 	int has_from;
 	struct sockaddr_storage from; /* NEW: the client's address */

@@ -17,7 +17,7 @@
  * families, then the header says UNKNOWN (v1) or LOCAL (v2), as the spec
  * asks.  Returns the length, or -1 if <cap> is too small.
  */
-int proxy_header(char *out, size_t cap, int version,
-    const struct sockaddr *src, const struct sockaddr *dst);
+int proxy_header(char *out, size_t cap, int version, const struct sockaddr *src,
+    const struct sockaddr *dst);
 
 #endif

@@ -141,7 +141,7 @@ pump_dir_update(struct pump_dir *d)
 {
 	struct ev_loop *loop = d->pump->loop;
 	int want_rd = d->state == PUMP_DIR_OPEN &&
-		      (!pump_dir_has_storage(d) || pump_dir_room(d) > 0);
+	    (!pump_dir_has_storage(d) || pump_dir_room(d) > 0);
 	int want_wr = d->state != PUMP_DIR_CLOSED && d->len > 0;
 
 	if (want_rd && !ev_is_active(&d->rd))
@@ -248,8 +248,7 @@ pump_rd_cb(struct ev_loop *loop, ev_io *w, int revents)
 		 */
 		if (d->pipe[0] != -1 && d->len > 0)
 			d->pipe_full = 1;
-	} else if (n == 0 ||
-	    (errno != EAGAIN && errno != EWOULDBLOCK)) {
+	} else if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) {
 		/* EOF or a reset: like the original, both end the direction. */
 		d->err = n == 0 ? 0 : errno;
 		d->state = PUMP_DIR_DRAIN;

@@ -32,9 +32,9 @@ struct pipe_pool {
 	int (*pipes)[2];
 	size_t count;
 	size_t cap;
-	int pipe_size;	/* bytes per pipe after F_SETPIPE_SZ */
-	int no_splice;	/* force the read/write path (tests, -nosplice) */
-	size_t in_use;	/* pipes lent out now */
+	int pipe_size; /* bytes per pipe after F_SETPIPE_SZ */
+	int no_splice; /* force the read/write path (tests, -nosplice) */
+	size_t in_use; /* pipes lent out now */
 	size_t bufs_in_use;
 };
 
@@ -42,9 +42,9 @@ void pipe_pool_init(struct pipe_pool *pool, size_t cap, int no_splice);
 void pipe_pool_free(struct pipe_pool *pool);
 
 enum pump_dir_state {
-	PUMP_DIR_OPEN,	  /* copying */
-	PUMP_DIR_DRAIN,	  /* source hit EOF, bytes still to write */
-	PUMP_DIR_CLOSED,  /* destination shut for writing: done */
+	PUMP_DIR_OPEN,	 /* copying */
+	PUMP_DIR_DRAIN,	 /* source hit EOF, bytes still to write */
+	PUMP_DIR_CLOSED, /* destination shut for writing: done */
 };
 
 struct pump;
@@ -59,7 +59,7 @@ struct pump_dir {
 	size_t len;	/* bytes held in pipe or buf */
 	size_t off;	/* buf: first unsent byte */
 	int pipe_full;	/* the pipe took no more although under pipe_size */
-	uint64_t bytes;	/* total written to dst */
+	uint64_t bytes; /* total written to dst */
 	int err;	/* errno that ended the source, 0 on clean EOF */
 	ev_io rd;
 	ev_io wr;
@@ -75,8 +75,7 @@ enum pump_end {
  * <dir> -1 when the pump has ended; <err> is the errno or 0.  Only the
  * final call (dir -1) may free the pump.
  */
-typedef void (*pump_cb)(struct pump *pump, int dir, enum pump_end end,
-    int err);
+typedef void (*pump_cb)(struct pump *pump, int dir, enum pump_end end, int err);
 
 struct pump {
 	struct ev_loop *loop;
@@ -85,15 +84,15 @@ struct pump {
 	pump_cb cb;
 	void *data;
 	int running;
-	ev_tstamp last_io;	/* when a byte last came in, either way */
+	ev_tstamp last_io; /* when a byte last came in, either way */
 };
 
 /*
  * pump_start: relay between non-blocking sockets <a> and <b> until both
  * directions end, then call <cb> with dir -1.  <cb> may free the pump.
  */
-void pump_start(struct pump *pump, struct ev_loop *loop,
-    struct pipe_pool *pool, int a, int b, pump_cb cb, void *data);
+void pump_start(struct pump *pump, struct ev_loop *loop, struct pipe_pool *pool,
+    int a, int b, pump_cb cb, void *data);
 /* pump_stop: stop watchers and return pipes; sockets are left open. */
 void pump_stop(struct pump *pump);
 

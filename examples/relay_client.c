@@ -115,8 +115,7 @@ relay_client_dial_host(const char *host, unsigned port)
 
 /* Both sockets were handed to the pump; its last call closes them. */
 static void
-relay_client_pump_done(struct pump *pump, int dir, enum pump_end end,
-    int err)
+relay_client_pump_done(struct pump *pump, int dir, enum pump_end end, int err)
 {
 	(void)end;
 	(void)err;

@@ -31,14 +31,14 @@
 
 struct relay_client {
 	struct ev_loop *loop;
-	char host[RELAY_HOST_MAX];   /* the relay, as given by -host */
+	char host[RELAY_HOST_MAX];     /* the relay, as given by -host */
 	struct sockaddr_storage local; /* the example's own listener */
 	socklen_t locallen;
-	int ctl;		     /* the control connection */
+	int ctl; /* the control connection */
 	ev_io ctl_io;
-	char buf[PROTO_LINE_MAX];    /* a partly received line */
+	char buf[PROTO_LINE_MAX]; /* a partly received line */
 	size_t len;
-	struct pipe_pool pool;	     /* pipes for the byte pumps */
+	struct pipe_pool pool; /* pipes for the byte pumps */
 };
 
 /*

@@ -31,8 +31,8 @@
 #define WEB_TIMEOUT 10.0 /* seconds a connection may live */
 
 enum web_state {
-	WEB_READING, /* collecting the request head */
-	WEB_WRITING, /* sending the response */
+	WEB_READING,  /* collecting the request head */
+	WEB_WRITING,  /* sending the response */
 	WEB_DRAINING, /* response sent and shut: wait for the client's EOF */
 };
 
@@ -130,8 +130,7 @@ web_respond(struct web_conn *c)
 	    "Connection: close\r\n"
 	    "\r\n"
 	    "%s",
-	    status, strlen(body),
-	    strcmp(method, "HEAD") == 0 ? "" : body);
+	    status, strlen(body), strcmp(method, "HEAD") == 0 ? "" : body);
 	c->resp_len = n < 0 ? 0 : (size_t)n;
 	if (c->resp_len >= sizeof(c->resp))
 		c->resp_len = sizeof(c->resp) - 1;

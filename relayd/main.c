@@ -83,8 +83,8 @@ static const struct opt main_opts[] = {
 	"(default: never)"},
     {"threads", OPT_UINT, &conf.workers, RELAYD_MAX_WORKERS, "N",
 	"worker threads, one event loop each (default: one per CPU)"},
-    {"secret-file", OPT_STR, conf.secret_file, sizeof(conf.secret_file),
-	"FILE", "require servers to prove this shared secret (extension)"},
+    {"secret-file", OPT_STR, conf.secret_file, sizeof(conf.secret_file), "FILE",
+	"require servers to prove this shared secret (extension)"},
     {"port-range", OPT_STR, opt_range, sizeof(opt_range), "LO-HI",
 	"public ports a registration may ask for (default 1024-65535)"},
     {"stats", OPT_STR, main_stats_addr, sizeof(main_stats_addr), "ADDR",
@@ -107,11 +107,11 @@ static void
 main_usage(FILE *f, const char *argv0)
 {
 	fprintf(f, "Usage: %s [flags] [port]\n", argv0);
-	fprintf(f, "Relay TCP clients to servers that register from behind "
-		   "NAT.\n\nFlags (\"-flag value\", \"-flag=value\" and "
-		   "\"--flag\" all work):\n");
-	for (size_t i = 0; i < sizeof(main_opts) / sizeof(main_opts[0]);
-	     i++) {
+	fprintf(f,
+	    "Relay TCP clients to servers that register from behind "
+	    "NAT.\n\nFlags (\"-flag value\", \"-flag=value\" and "
+	    "\"--flag\" all work):\n");
+	for (size_t i = 0; i < sizeof(main_opts) / sizeof(main_opts[0]); i++) {
 		const struct opt *o = &main_opts[i];
 		char left[48];
 
@@ -203,8 +203,8 @@ main_parse(int argc, char **argv)
 		nl = strcspn(name, "=");
 		if (name[nl] == '=')
 			val = name + nl + 1;
-		for (size_t k = 0;
-		     k < sizeof(main_opts) / sizeof(main_opts[0]); k++) {
+		for (size_t k = 0; k < sizeof(main_opts) / sizeof(main_opts[0]);
+		     k++) {
 			if (strlen(main_opts[k].name) == nl &&
 			    strncmp(main_opts[k].name, name, nl) == 0) {
 				o = &main_opts[k];
@@ -232,8 +232,8 @@ main_parse(int argc, char **argv)
 		}
 		if (val == NULL) {
 			if (i + 1 >= argc) {
-				fprintf(stderr,
-				    "flag needs an argument: -%s\n", o->name);
+				fprintf(stderr, "flag needs an argument: -%s\n",
+				    o->name);
 				return 2;
 			}
 			val = argv[++i];
@@ -398,14 +398,13 @@ main(int argc, char **argv)
 			conf.workers = 16;
 	}
 	if (conf.secret_file[0] != '\0' &&
-	    auth_load_secret(conf.secret_file, conf.secret,
-		sizeof(conf.secret), &conf.secret_len, err,
-		sizeof(err)) == -1) {
+	    auth_load_secret(conf.secret_file, conf.secret, sizeof(conf.secret),
+		&conf.secret_len, err, sizeof(err)) == -1) {
 		fprintf(stderr, "relayd: %s\n", err);
 		return 1;
 	}
-	if (main_user[0] != '\0' && main_lookup_user(main_user, &(uid_t){0},
-					 &(gid_t){0}) == -1) {
+	if (main_user[0] != '\0' &&
+	    main_lookup_user(main_user, &(uid_t){0}, &(gid_t){0}) == -1) {
 		fprintf(stderr, "relayd: unknown user %s\n", main_user);
 		return 1;
 	}
@@ -418,8 +417,8 @@ main(int argc, char **argv)
 
 	signal(SIGPIPE, SIG_IGN);
 	main_raise_nofile();
-	main_ctl_fd = net_listen(conf.bind, conf.port, MAIN_BACKLOG, err,
-	    sizeof(err));
+	main_ctl_fd =
+	    net_listen(conf.bind, conf.port, MAIN_BACKLOG, err, sizeof(err));
 	if (main_ctl_fd == -1) {
 		fprintf(stderr, "relayd: %s\n", err);
 		return 1;
@@ -432,10 +431,10 @@ main(int argc, char **argv)
 		 * registration's ports must not take the one address a
 		 * server happened to reach us on. */
 		if (getsockname(main_ctl_fd, (struct sockaddr *)&ss, &sl) == 0)
-			conf.bind_any =
-			    (ss.ss_family == AF_INET6 &&
-				IN6_IS_ADDR_UNSPECIFIED(
-				    &((struct sockaddr_in6 *)&ss)->sin6_addr)) ||
+			conf.bind_any = (ss.ss_family == AF_INET6 &&
+					    IN6_IS_ADDR_UNSPECIFIED(
+						&((struct sockaddr_in6 *)&ss)
+						     ->sin6_addr)) ||
 			    (ss.ss_family == AF_INET &&
 				((struct sockaddr_in *)&ss)->sin_addr.s_addr ==
 				    htonl(INADDR_ANY));

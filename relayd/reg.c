@@ -55,7 +55,7 @@ reg_same_host(const struct sockaddr_storage *a,
 		return 0;
 	if (a->ss_family == AF_INET)
 		return ((const struct sockaddr_in *)a)->sin_addr.s_addr ==
-		       ((const struct sockaddr_in *)b)->sin_addr.s_addr;
+		    ((const struct sockaddr_in *)b)->sin_addr.s_addr;
 	if (a->ss_family == AF_INET6)
 		return memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
 			   &((const struct sockaddr_in6 *)b)->sin6_addr,
@@ -217,8 +217,8 @@ static int
 reg_ctl_send(struct reg *reg, const char *buf, size_t len)
 {
 	if (reg->out_len == 0) {
-		ssize_t n = send(reg->ctl_fd, buf, len,
-		    MSG_NOSIGNAL | MSG_DONTWAIT);
+		ssize_t n =
+		    send(reg->ctl_fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
 
 		if (n == (ssize_t)len)
 			return 0;
@@ -342,8 +342,8 @@ reg_mark_announced(struct reg *reg, struct client *c)
 	c->since = ev_now(reg->worker->loop);
 	TAILQ_INSERT_TAIL(&reg->announced, c, entry);
 	reg->nannounced++;
-	log_debug("reg %llu: client %s announced",
-	    (unsigned long long)reg->id, c->addr_str);
+	log_debug("reg %llu: client %s announced", (unsigned long long)reg->id,
+	    c->addr_str);
 	if (reg->nannounced == 1)
 		reg_arm_data_timer(reg);
 }
@@ -351,8 +351,7 @@ reg_mark_announced(struct reg *reg, struct client *c)
 /* The [NEW] line for <c>: the original form unless the peer asked for
  * client ids and addresses. */
 static void
-reg_new_msg(const struct reg *reg, const struct client *c,
-    struct proto_msg *m)
+reg_new_msg(const struct reg *reg, const struct client *c, struct proto_msg *m)
 {
 	memset(m, 0, sizeof(*m));
 	m->type = PROTO_NEW;
@@ -389,7 +388,8 @@ reg_use_pool(struct reg *reg)
 		d->fd = -1;
 		reg_dconn_free(d);
 		if (n == -1 ||
-		    send(fd, line, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) != n) {
+		    send(fd, line, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) !=
+			n) {
 			/* A dead pooled connection: the client waits on. */
 			close(fd);
 			TAILQ_INSERT_HEAD(&reg->queue, c, entry);
@@ -559,7 +559,8 @@ reg_client_cb(struct ev_loop *loop, ev_io *w, int revents)
 		/* Unpredictable, so a data connection cannot guess one. */
 		if (getrandom(&c->id, sizeof(c->id), GRND_NONBLOCK) !=
 		    (ssize_t)sizeof(c->id))
-			c->id = worker_next_id(reg->worker) * 0x9e3779b97f4a7c15ULL;
+			c->id =
+			    worker_next_id(reg->worker) * 0x9e3779b97f4a7c15ULL;
 		proto_addr_format(c->addr_str, sizeof(c->addr_str),
 		    (struct sockaddr *)&ss);
 		atomic_fetch_add(&stats.queued, 1);
@@ -598,8 +599,8 @@ reg_find_announced(struct reg *reg, uint64_t id)
 	struct client *c;
 
 	TAILQ_FOREACH(c, &reg->announced, entry)
-		if (c->id == id)
-			return c;
+	if (c->id == id)
+		return c;
 	return NULL;
 }
 
@@ -989,12 +990,12 @@ reg_ctl_rd_cb(struct ev_loop *loop, ev_io *w, int revents)
 	if (n == -1 && (errno == EAGAIN || errno == EINTR))
 		return;
 	if (n <= 0) {
-		reg_close(reg, n == 0 ? (reg->cl_fd == -1
-					    ? "server closed the control "
-					      "connection before registering"
-					    : "server closed the control "
-					      "connection")
-				      : strerror(errno));
+		reg_close(reg,
+		    n == 0 ? (reg->cl_fd == -1 ? "server closed the control "
+						 "connection before registering"
+					       : "server closed the control "
+						 "connection")
+			   : strerror(errno));
 		return;
 	}
 	reg->last_rx = ev_now(loop);
@@ -1118,8 +1119,9 @@ reg_hs_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	(void)loop;
 	(void)revents;
 	atomic_fetch_add(&stats.err_auth, 1);
-	reg_close(w->data, "no authenticated [HELLO] in time (a secret is "
-			   "required)");
+	reg_close(w->data,
+	    "no authenticated [HELLO] in time (a secret is "
+	    "required)");
 }
 
 /*
@@ -1219,8 +1221,8 @@ reg_create(struct worker *w, int ctl_fd)
 	 */
 	{
 		char peek[PROTO_LINE_MAX];
-		ssize_t n = recv(ctl_fd, peek, sizeof(peek),
-		    MSG_PEEK | MSG_DONTWAIT);
+		ssize_t n =
+		    recv(ctl_fd, peek, sizeof(peek), MSG_PEEK | MSG_DONTWAIT);
 
 		if (n > 7 && memcmp(peek, "[HELLO]", 7) == 0 &&
 		    memchr(peek, '\n', (size_t)n) != NULL)

@@ -24,25 +24,25 @@
 #define RELAYD_MAX_WORKERS 64
 
 struct relayd_conf {
-	unsigned port;		/* control port (-port) */
-	char bind[256];		/* bind address, "" for every interface */
-	int bind_any;		/* the control listener is a wildcard */
-	unsigned max_regs;	/* registrations in all */
-	unsigned max_regs_ip;	/* registrations per peer address */
-	unsigned max_sessions;	/* open sessions per registration */
-	unsigned max_queue;	/* clients waiting per registration */
-	double data_timeout;	/* seconds to wait for a data connection */
-	double hello_timeout;	/* seconds for an extension handshake */
-	double idle_timeout;	/* close a silent session, 0: never */
-	unsigned workers;	/* worker threads (event loops) */
-	int no_splice;		/* copy through user space instead */
-	int check_only;		/* -t: check the flags and exit */
-	unsigned port_min;	/* range a registration may ask for */
+	unsigned port;	       /* control port (-port) */
+	char bind[256];	       /* bind address, "" for every interface */
+	int bind_any;	       /* the control listener is a wildcard */
+	unsigned max_regs;     /* registrations in all */
+	unsigned max_regs_ip;  /* registrations per peer address */
+	unsigned max_sessions; /* open sessions per registration */
+	unsigned max_queue;    /* clients waiting per registration */
+	double data_timeout;   /* seconds to wait for a data connection */
+	double hello_timeout;  /* seconds for an extension handshake */
+	double idle_timeout;   /* close a silent session, 0: never */
+	unsigned workers;      /* worker threads (event loops) */
+	int no_splice;	       /* copy through user space instead */
+	int check_only;	       /* -t: check the flags and exit */
+	unsigned port_min;     /* range a registration may ask for */
 	unsigned port_max;
 	char secret_file[1024]; /* extension auth; "" for none */
 	unsigned char secret[64];
 	size_t secret_len;
-	unsigned ka;		/* heartbeat interval offered, seconds */
+	unsigned ka; /* heartbeat interval offered, seconds */
 };
 
 /* Counters read by the stats endpoint; updated with relaxed atomics. */
@@ -54,13 +54,13 @@ struct relayd_stats {
 	atomic_ullong sessions_total;
 	atomic_ullong bytes_c2s;
 	atomic_ullong bytes_s2c;
-	atomic_ullong err_accept;	/* accept(2) failures */
-	atomic_ullong err_limit;	/* refused by a limit */
-	atomic_ullong err_timeout;	/* data connection timeouts */
-	atomic_ullong err_stray;	/* stray data connections */
-	atomic_ullong err_proto;	/* malformed extension lines */
-	atomic_ullong err_auth;		/* failed authentication */
-	atomic_ullong err_io;		/* sessions aborted by an I/O error */
+	atomic_ullong err_accept;  /* accept(2) failures */
+	atomic_ullong err_limit;   /* refused by a limit */
+	atomic_ullong err_timeout; /* data connection timeouts */
+	atomic_ullong err_stray;   /* stray data connections */
+	atomic_ullong err_proto;   /* malformed extension lines */
+	atomic_ullong err_auth;	   /* failed authentication */
+	atomic_ullong err_io;	   /* sessions aborted by an I/O error */
 };
 
 struct worker;
@@ -76,8 +76,8 @@ struct client {
 	TAILQ_ENTRY(client) entry;
 	enum client_state state;
 	int fd;
-	uint64_t id;		/* extension client id */
-	ev_tstamp since;	/* when it was announced */
+	uint64_t id;	 /* extension client id */
+	ev_tstamp since; /* when it was announced */
 	struct sockaddr_storage addr;
 	char addr_str[64];
 };
@@ -85,9 +85,9 @@ TAILQ_HEAD(client_list, client);
 
 /* One relayed pair: client <-> data connection. */
 enum session_state {
-	SESSION_OPEN,	   /* both directions flowing */
-	SESSION_HALF,	   /* one direction shut, the other flowing */
-	SESSION_CLOSED,	   /* both done; about to be freed */
+	SESSION_OPEN,	/* both directions flowing */
+	SESSION_HALF,	/* one direction shut, the other flowing */
+	SESSION_CLOSED, /* both done; about to be freed */
 };
 
 /*
@@ -97,8 +97,8 @@ enum session_state {
  */
 struct reg_share {
 	atomic_uint refs;
-	atomic_uint sessions;	/* open sessions of the registration */
-	atomic_uint queued;	/* its clients not yet paired */
+	atomic_uint sessions; /* open sessions of the registration */
+	atomic_uint queued;   /* its clients not yet paired */
 };
 
 struct session {
@@ -110,16 +110,16 @@ struct session {
 	struct reg_share *share;
 	int client_fd;
 	int data_fd;
-	ev_timer idle;		/* -idle-timeout, checked lazily */
+	ev_timer idle; /* -idle-timeout, checked lazily */
 	struct pump pump;
 };
 LIST_HEAD(session_list, session);
 
 /* A data connection that must first send its [DATA] line (extensions). */
 enum dconn_state {
-	DCONN_HELLO,	/* reading the [DATA] line */
-	DCONN_AUTH,	/* pooled: [CHALLENGE] sent, reading [AUTH] */
-	DCONN_POOLED,	/* authenticated, idle until a client comes */
+	DCONN_HELLO,  /* reading the [DATA] line */
+	DCONN_AUTH,   /* pooled: [CHALLENGE] sent, reading [AUTH] */
+	DCONN_POOLED, /* authenticated, idle until a client comes */
 };
 
 struct dconn {
@@ -143,8 +143,8 @@ enum reg_mode {
 };
 
 enum reg_state {
-	REG_ACTIVE,	/* listeners open, serving clients */
-	REG_CLOSED,	/* torn down; about to be freed */
+	REG_ACTIVE, /* listeners open, serving clients */
+	REG_CLOSED, /* torn down; about to be freed */
 };
 
 struct reg {
@@ -154,8 +154,8 @@ struct reg {
 	uint64_t id;
 	struct worker *worker;
 	int ctl_fd;
-	int cl_fd;		/* client-facing listener */
-	int sv_fd;		/* server-facing listener */
+	int cl_fd; /* client-facing listener */
+	int sv_fd; /* server-facing listener */
 	unsigned cport;
 	unsigned sport;
 	struct sockaddr_storage peer;
@@ -165,15 +165,15 @@ struct reg {
 	ev_io ctl_wr;
 	ev_io cl_io;
 	ev_io sv_io;
-	ev_timer data_timer;	/* oldest announced client's deadline */
-	ev_timer backoff;	/* listeners paused after EMFILE */
-	ev_timer ka_timer;	/* extension heartbeat */
-	ev_timer hs_timer;	/* handshake deadline when a secret is set */
-	unsigned want_port;	/* public port asked for in [HELLO] */
+	ev_timer data_timer; /* oldest announced client's deadline */
+	ev_timer backoff;    /* listeners paused after EMFILE */
+	ev_timer ka_timer;   /* extension heartbeat */
+	ev_timer hs_timer;   /* handshake deadline when a secret is set */
+	unsigned want_port;  /* public port asked for in [HELLO] */
 	ev_tstamp last_rx;
 	char in[PROTO_LINE_MAX];
 	size_t in_len;
-	char out[1024];		/* unsent control bytes */
+	char out[1024]; /* unsent control bytes */
 	size_t out_len;
 	struct client_list queue;     /* CLIENT_QUEUED, FIFO */
 	struct client_list announced; /* CLIENT_NOTIFIED, FIFO */
@@ -181,11 +181,11 @@ struct reg {
 	unsigned nannounced;
 	struct reg_share *share;
 	struct dconn_list dconns;
-	unsigned npooled;	/* dconns in DCONN_POOLED */
-	unsigned pool_max;	/* granted pool size */
-	unsigned ext;		/* negotiated PROTO_EXT_* */
+	unsigned npooled;  /* dconns in DCONN_POOLED */
+	unsigned pool_max; /* granted pool size */
+	unsigned ext;	   /* negotiated PROTO_EXT_* */
 	unsigned ka;
-	char key[33];		/* registration key (hex), extensions */
+	char key[33]; /* registration key (hex), extensions */
 	char nonce[33];
 };
 LIST_HEAD(reg_list, reg);
@@ -198,7 +198,7 @@ enum handoff_kind {
 
 struct handoff {
 	enum handoff_kind kind;
-	int fd;			/* control fd, or the client */
+	int fd; /* control fd, or the client */
 	int data_fd;
 	uint64_t reg_id;
 	struct reg_share *share;
@@ -210,13 +210,13 @@ struct worker {
 	struct ev_loop *loop;
 	ev_async wake;
 	pthread_mutex_t lock;
-	struct handoff *inbox;	/* guarded by lock */
+	struct handoff *inbox; /* guarded by lock */
 	size_t inbox_len;
 	size_t inbox_cap;
-	atomic_uint load;	/* sessions running here */
+	atomic_uint load; /* sessions running here */
 	int stopping;
 	struct reg_list regs;
-	struct reg_list dead;	/* closed, freed by reap before sleeping */
+	struct reg_list dead; /* closed, freed by reap before sleeping */
 	ev_prepare reap;
 	struct session_list sessions;
 	struct pipe_pool pipes;

@@ -43,8 +43,7 @@ session_close(struct session *s, const char *why)
 	atomic_fetch_add(&stats.bytes_s2c, p->dir[1].bytes);
 	log_debug("session %llu: closed (%s), %llu bytes to server, %llu to "
 		  "client",
-	    (unsigned long long)s->id, why,
-	    (unsigned long long)p->dir[0].bytes,
+	    (unsigned long long)s->id, why, (unsigned long long)p->dir[0].bytes,
 	    (unsigned long long)p->dir[1].bytes);
 	close(s->client_fd);
 	close(s->data_fd);
@@ -80,8 +79,8 @@ session_pump_cb(struct pump *p, int dir, enum pump_end end, int err)
 	}
 	if (end == PUMP_END_ERROR) {
 		atomic_fetch_add(&stats.err_io, 1);
-		log_warnx("session %llu: aborted: %s", (unsigned long long)s->id,
-		    strerror(err));
+		log_warnx("session %llu: aborted: %s",
+		    (unsigned long long)s->id, strerror(err));
 		session_close(s, "write error");
 		return;
 	}

@@ -111,9 +111,10 @@ stats_render(size_t *outlen)
 
 	if (f == NULL)
 		return NULL;
-#define G(name, help, type, val)                                               \
-	fprintf(f, "# HELP relayd_" name " " help "\n# TYPE relayd_" name      \
-		   " " type "\nrelayd_" name " %llu\n",                        \
+#define G(name, help, type, val) \
+	fprintf(f, \
+	    "# HELP relayd_" name " " help "\n# TYPE relayd_" name " " type \
+	    "\nrelayd_" name " %llu\n", \
 	    (unsigned long long)(val))
 	G("uptime_seconds", "Seconds since relayd started.", "gauge",
 	    time(NULL) - stats_started);
@@ -127,16 +128,18 @@ stats_render(size_t *outlen)
 	    atomic_load(&stats.sessions_total));
 	G("clients_queued", "Clients waiting for a data connection.", "gauge",
 	    atomic_load(&stats.queued));
-	fprintf(f, "# HELP relayd_bytes_total Bytes relayed (of sessions "
-		   "that ended).\n# TYPE relayd_bytes_total counter\n");
+	fprintf(f,
+	    "# HELP relayd_bytes_total Bytes relayed (of sessions "
+	    "that ended).\n# TYPE relayd_bytes_total counter\n");
 	fprintf(f, "relayd_bytes_total{direction=\"client_to_server\"} %llu\n",
 	    (unsigned long long)atomic_load(&stats.bytes_c2s));
 	fprintf(f, "relayd_bytes_total{direction=\"server_to_client\"} %llu\n",
 	    (unsigned long long)atomic_load(&stats.bytes_s2c));
-	fprintf(f, "# HELP relayd_errors_total Errors by kind.\n"
-		   "# TYPE relayd_errors_total counter\n");
-#define E(kind, field)                                                         \
-	fprintf(f, "relayd_errors_total{kind=\"" kind "\"} %llu\n",            \
+	fprintf(f,
+	    "# HELP relayd_errors_total Errors by kind.\n"
+	    "# TYPE relayd_errors_total counter\n");
+#define E(kind, field) \
+	fprintf(f, "relayd_errors_total{kind=\"" kind "\"} %llu\n", \
 	    (unsigned long long)atomic_load(&stats.field))
 	E("accept", err_accept);
 	E("limit", err_limit);
@@ -147,9 +150,10 @@ stats_render(size_t *outlen)
 	E("io", err_io);
 #undef E
 #undef G
-	fprintf(f, "# HELP relayd_registration_sessions Sessions open per "
-		   "registration.\n# TYPE relayd_registration_sessions "
-		   "gauge\n");
+	fprintf(f,
+	    "# HELP relayd_registration_sessions Sessions open per "
+	    "registration.\n# TYPE relayd_registration_sessions "
+	    "gauge\n");
 	pthread_mutex_lock(&stats_lock);
 	for (size_t i = 0; i < stats_nregs; i++) {
 		const struct stats_reg *r = &stats_regs[i];
@@ -160,8 +164,9 @@ stats_render(size_t *outlen)
 		    r->id, r->peer, r->cport, r->sport,
 		    atomic_load(&r->share->sessions));
 	}
-	fprintf(f, "# HELP relayd_registration_queued Clients waiting per "
-		   "registration.\n# TYPE relayd_registration_queued gauge\n");
+	fprintf(f,
+	    "# HELP relayd_registration_queued Clients waiting per "
+	    "registration.\n# TYPE relayd_registration_queued gauge\n");
 	for (size_t i = 0; i < stats_nregs; i++) {
 		const struct stats_reg *r = &stats_regs[i];
 
@@ -227,7 +232,7 @@ stats_conn_cb(struct ev_loop *loop, ev_io *w, int revents)
 	c->req[c->len] = '\0';
 	http = strncmp(c->req, "GET ", 4) == 0;
 	if (http ? strstr(c->req, "\r\n\r\n") == NULL &&
-		       strstr(c->req, "\n\n") == NULL
+		    strstr(c->req, "\n\n") == NULL
 		 : strchr(c->req, '\n') == NULL) {
 		if (c->len == sizeof(c->req) - 1)
 			stats_conn_close(loop, c);
@@ -340,10 +345,11 @@ stats_listen(const char *addr)
 		/* A socket left there is a stale one of ours. */
 		if (lstat(addr, &st) == 0 && S_ISSOCK(st.st_mode))
 			(void)unlink(addr);
-		stats_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK |
-		    SOCK_CLOEXEC, 0);
+		stats_fd = socket(AF_UNIX,
+		    SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 		if (stats_fd == -1 ||
-		    bind(stats_fd, (struct sockaddr *)&sun, sizeof(sun)) == -1 ||
+		    bind(stats_fd, (struct sockaddr *)&sun, sizeof(sun)) ==
+			-1 ||
 		    listen(stats_fd, 16) == -1) {
 			fprintf(stderr, "relayd: -stats %s: %s\n", addr,
 			    strerror(errno));

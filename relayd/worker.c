@@ -23,9 +23,8 @@ uint64_t
 worker_next_id(struct worker *w)
 {
 	(void)w;
-	return atomic_fetch_add_explicit(&worker_ids, 1,
-		   memory_order_relaxed) +
-	       1;
+	return atomic_fetch_add_explicit(&worker_ids, 1, memory_order_relaxed) +
+	    1;
 }
 
 static void

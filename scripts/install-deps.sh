@@ -1,22 +1,24 @@
 #!/bin/sh
 # install-deps.sh - install what building and testing need, from Debian.
 # Installs only what is missing; "apt-get update" runs first when it must.
-# Usage: scripts/install-deps.sh [build|demo|test|bench]   (default: test)
+# Usage: scripts/install-deps.sh [build|demo|test|bench|fuzz]   (default: test)
 set -eu
 
 what=${1:-test}
 build="gcc make pkg-config libev-dev libsodium-dev libcmocka-dev"
 test="$build python3 curl netcat-openbsd socat busybox nginx-light \
 redis-server redis-tools lighttpd wrk nodejs iproute2 procps mandoc \
-valgrind cppcheck openssh-server openssh-client systemd"
+valgrind cppcheck clang-format openssh-server openssh-client systemd"
 bench="$test iperf3 haproxy gnuplot-nox"
+fuzz="$build clang"
 
 case $what in
 build) pkgs=$build ;;
 demo) pkgs="$build python3 curl" ;;
 test) pkgs=$test ;;
 bench) pkgs=$bench ;;
-*) echo "usage: $0 [build|demo|test|bench]" >&2; exit 2 ;;
+fuzz) pkgs=$fuzz ;;
+*) echo "usage: $0 [build|demo|test|bench|fuzz]" >&2; exit 2 ;;
 esac
 
 missing=

@@ -82,8 +82,8 @@ rclient_send(struct rclient *rc, const struct proto_msg *m)
 	int n = proto_format(line, sizeof(line), m);
 
 	/* Lines are tiny; a control connection too full for one is dead. */
-	if (n == -1 || send(rc->fd, line, (size_t)n,
-			   MSG_NOSIGNAL | MSG_DONTWAIT) != n) {
+	if (n == -1 ||
+	    send(rc->fd, line, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) != n) {
 		rclient_lost(rc, errno ? errno : EPIPE,
 		    "cannot write to the control connection");
 		return -1;
@@ -102,8 +102,7 @@ rclient_registered(struct rclient *rc, unsigned public_port)
 		rc->want_port = public_port; /* ask for it back next time */
 	if (rc->registered_once)
 		log_info("relay %s:%u: registered again%s%u", rc->host,
-		    rc->port, public_port ? ", public port " : "",
-		    public_port);
+		    rc->port, public_port ? ", public port " : "", public_port);
 	rc->registered_once = 1;
 	if (rc->ka > 0 && (rc->ext_ok || public_port != 0)) {
 		ev_timer_set(&rc->ka_timer, rc->ka, rc->ka);
@@ -272,10 +271,10 @@ rpool_send(struct rpool *p, const struct proto_msg *m)
 	char line[PROTO_LINE_MAX];
 	int n = proto_format(line, sizeof(line), m);
 
-	return n > 0 && send(p->fd, line, (size_t)n,
-			    MSG_NOSIGNAL | MSG_DONTWAIT) == n
-		   ? 0
-		   : -1;
+	return n > 0 &&
+		send(p->fd, line, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) == n
+	    ? 0
+	    : -1;
 }
 
 static void
@@ -438,8 +437,8 @@ rclient_line(struct rclient *rc, const struct proto_msg *m)
 	case PROTO_ERR: {
 		char why[PROTO_TEXT_MAX + 32];
 		int err = strstr(m->text, "auth") ? EACCES
-			  : strstr(m->text, "port") ? EADDRINUSE
-						     : ECONNREFUSED;
+		    : strstr(m->text, "port")	  ? EADDRINUSE
+						  : ECONNREFUSED;
 
 		snprintf(why, sizeof(why), "relay refused: %s", m->text);
 		rclient_lost(rc, err, why);
@@ -489,10 +488,10 @@ rclient_rd_cb(struct ev_loop *loop, ev_io *w, int revents)
 				rclient_lost(rc, EPROTO, "line too long");
 				return;
 			}
-			used = (ssize_t)((char *)memchr(rc->in, '\n',
-					     rc->in_len) -
-					 rc->in) +
-			       1;
+			used =
+			    (ssize_t)((char *)memchr(rc->in, '\n', rc->in_len) -
+				rc->in) +
+			    1;
 		} else {
 			rclient_line(rc, &m);
 			if (rc->fd == -1)
@@ -522,9 +521,8 @@ rclient_hello(struct rclient *rc)
 	if (rclient_send(rc, &h) == -1)
 		return;
 	ev_timer_stop(rc->loop, &rc->timer);
-	ev_timer_set(&rc->timer, rc->secret_len > 0 ? rc->timeout
-						    : rc->hello_wait,
-	    0.);
+	ev_timer_set(&rc->timer,
+	    rc->secret_len > 0 ? rc->timeout : rc->hello_wait, 0.);
 	ev_timer_start(rc->loop, &rc->timer);
 }
 

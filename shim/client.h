@@ -79,8 +79,8 @@ struct rclient {
 	int fd;
 	int registered_once;
 	unsigned public_port;
-	unsigned ext_ok;   /* PROTO_EXT_* the relay granted */
-	int fell_back;	   /* original protocol assumed after silence */
+	unsigned ext_ok; /* PROTO_EXT_* the relay granted */
+	int fell_back;	 /* original protocol assumed after silence */
 	char reg[PROTO_HEX_MAX + 1];
 	double backoff;
 	ev_tstamp last_rx;
@@ -92,9 +92,9 @@ struct rclient {
 	ev_timer ka_timer; /* heartbeat */
 	char in[PROTO_LINE_MAX * 2];
 	size_t in_len;
-	unsigned dials;	   /* data connections being dialled */
-	unsigned sport;	   /* server-facing port, from [OK] */
-	unsigned pool_ok;  /* pool size the relay granted */
+	unsigned dials;	  /* data connections being dialled */
+	unsigned sport;	  /* server-facing port, from [OK] */
+	unsigned pool_ok; /* pool size the relay granted */
 	unsigned npool;
 	struct rpool_list pools;
 	ev_timer pool_timer; /* refill after a failure */

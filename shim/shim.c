@@ -365,7 +365,7 @@ shim_is_stream(int fd)
 	socklen_t len = sizeof(type);
 
 	return getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 &&
-	       type == SOCK_STREAM;
+	    type == SOCK_STREAM;
 }
 
 static int
@@ -579,9 +579,9 @@ shim_register(struct shim_listener *l, int backlog)
 	posix_spawnattr_init(&attr);
 	posix_spawnattr_setsigmask(&attr, &none);
 	posix_spawnattr_setsigdefault(&attr, &defs);
-	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK |
-					    POSIX_SPAWN_SETSIGDEF |
-					    POSIX_SPAWN_SETSID);
+	posix_spawnattr_setflags(&attr,
+	    POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF |
+		POSIX_SPAWN_SETSID);
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_adddup2(&fa, sv[1], 3);
 	/* The helper logs to the server's stderr, even one the server made
@@ -608,7 +608,7 @@ shim_register(struct shim_listener *l, int backlog)
 	}
 	r = pid == -1 ? errno : 0;
 	while (pid != -1 && waitpid(pid, &status, __WCLONE) == -1 &&
-	       errno == EINTR)
+	    errno == EINTR)
 		;
 	if (r == 0 && WIFEXITED(status))
 		r = WEXITSTATUS(status);
@@ -818,8 +818,7 @@ shim_adopt(int fd, uint64_t ino)
  * (0 if unknown).
  */
 static int
-shim_wake_listener(int fd, unsigned *lport, int *family,
-    unsigned *asked_port)
+shim_wake_listener(int fd, unsigned *lport, int *family, unsigned *asked_port)
 {
 	uint64_t ino = shim_ino(fd);
 	int idx;
@@ -856,10 +855,10 @@ shim_helper_connect(unsigned lport)
 		return -1;
 	memset(&sun, 0, sizeof(sun));
 	sun.sun_family = AF_UNIX;
-	n = snprintf(sun.sun_path + 1, sizeof(sun.sun_path) - 1,
-	    WAKE_SOCK_FMT, lport);
-	len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 +
-			  (size_t)n);
+	n = snprintf(sun.sun_path + 1, sizeof(sun.sun_path) - 1, WAKE_SOCK_FMT,
+	    lport);
+	len =
+	    (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n);
 	if (connect(s, (struct sockaddr *)&sun, len) == -1) {
 		close(s);
 		return -1;
@@ -913,8 +912,8 @@ shim_helper_ask(unsigned lport, const struct wake_req *req,
 }
 
 static void
-shim_remember_peer(int fd, const struct sockaddr_storage *peer,
-    socklen_t plen, const struct sockaddr_storage *local, socklen_t llen)
+shim_remember_peer(int fd, const struct sockaddr_storage *peer, socklen_t plen,
+    const struct sockaddr_storage *local, socklen_t llen)
 {
 	struct shim_peer *p;
 
@@ -985,8 +984,9 @@ shim_take_wake(int afd, unsigned lport, int family, unsigned asked_port,
 	for (;;) {
 		n = recv(afd, &hdr, sizeof(hdr), MSG_PEEK | MSG_DONTWAIT);
 		if (n == (ssize_t)sizeof(hdr) ||
-		    (n > 0 && memcmp(&hdr, WAKE_MAGIC,
-				  (size_t)n < 4 ? (size_t)n : 4) != 0) ||
+		    (n > 0 &&
+			memcmp(&hdr, WAKE_MAGIC,
+			    (size_t)n < 4 ? (size_t)n : 4) != 0) ||
 		    n == 0 || (n == -1 && errno != EAGAIN && errno != EINTR))
 			break;
 		/* TCP_DEFER_ACCEPT makes this rare: wait a little. */
@@ -995,8 +995,7 @@ shim_take_wake(int afd, unsigned lport, int family, unsigned asked_port,
 		(void)poll(&pfd, 1, 50);
 		waited += 50;
 	}
-	if (n != (ssize_t)sizeof(hdr) ||
-	    memcmp(hdr.magic, WAKE_MAGIC, 4) != 0)
+	if (n != (ssize_t)sizeof(hdr) || memcmp(hdr.magic, WAKE_MAGIC, 4) != 0)
 		return 1;
 	if (recv(afd, &hdr, sizeof(hdr), MSG_DONTWAIT) != (ssize_t)sizeof(hdr))
 		return -1;
@@ -1021,9 +1020,9 @@ shim_take_wake(int afd, unsigned lport, int family, unsigned asked_port,
 	close(rfd);
 	fl = fcntl(afd, F_GETFL);
 	if (fl != -1)
-		(void)fcntl(afd, F_SETFL, (flags & SOCK_NONBLOCK)
-					      ? fl | O_NONBLOCK
-					      : fl & ~O_NONBLOCK);
+		(void)fcntl(afd, F_SETFL,
+		    (flags & SOCK_NONBLOCK) ? fl | O_NONBLOCK
+					    : fl & ~O_NONBLOCK);
 	if (resp.has_peer) {
 		*peer = resp.peer;
 		*peer_len = shim_to_family(peer, family);
@@ -1082,9 +1081,9 @@ shim_accept(int fd, struct sockaddr *addr, socklen_t *addrlen, int flags,
 		int afd, saved, r;
 
 		errno = entry_errno;
-		afd = four ? real_accept4(fd, (struct sockaddr *)&ss, &sl,
-				 flags)
-			   : real_accept(fd, (struct sockaddr *)&ss, &sl);
+		afd = four
+		    ? real_accept4(fd, (struct sockaddr *)&ss, &sl, flags)
+		    : real_accept(fd, (struct sockaddr *)&ss, &sl);
 		if (afd == -1)
 			return -1;
 		saved = errno;
@@ -1242,8 +1241,7 @@ execve(const char *path, char *const argv[], char *const envp[])
 
 	shim_init();
 	if (!shim_cfg.active || shim_cfg.self[0] == '\0' ||
-	    shim_env_has(envp, "LD_PRELOAD") ||
-	    !shim_listener_survives_exec())
+	    shim_env_has(envp, "LD_PRELOAD") || !shim_listener_survives_exec())
 		return real_execve(path, argv, envp);
 	while (envp != NULL && envp[n] != NULL)
 		n++;
@@ -1263,7 +1261,8 @@ execve(const char *path, char *const argv[], char *const envp[])
 			env[k++] = shim_env_saved[i];
 	env[k] = NULL;
 	if (shim_cfg.debug)
-		shim_log("exec %s keeps a relayed listener: preload kept", path);
+		shim_log("exec %s keeps a relayed listener: preload kept",
+		    path);
 	{
 		int r = real_execve(path, argv, env), err = errno;
 

@@ -87,7 +87,8 @@ fwd_connected_cb(struct ev_loop *loop, ev_io *w, int revents)
 		int n;
 
 		/* The address the client reached: the relay's public port. */
-		if (getpeername(f->relay_fd, (struct sockaddr *)&dst, &dl) == 0 &&
+		if (getpeername(f->relay_fd, (struct sockaddr *)&dst, &dl) ==
+			0 &&
 		    sa.rc.public_port != 0) {
 			if (dst.ss_family == AF_INET6)
 				((struct sockaddr_in6 *)&dst)->sin6_port =
@@ -99,13 +100,13 @@ fwd_connected_cb(struct ev_loop *loop, ev_io *w, int revents)
 		n = proxy_header(hdr, sizeof(hdr), sa.proxy_version,
 		    f->has_from ? (struct sockaddr *)&f->from : NULL,
 		    (struct sockaddr *)&dst);
-		if (n == -1 || send(f->local_fd, hdr, (size_t)n,
-				   MSG_NOSIGNAL | MSG_DONTWAIT) != n)
+		if (n == -1 ||
+		    send(f->local_fd, hdr, (size_t)n,
+			MSG_NOSIGNAL | MSG_DONTWAIT) != n)
 			err = errno ? errno : EPIPE;
 	}
 	if (err != 0) {
-		log_warnx("cannot connect to %s: %s", sa.to_str,
-		    strerror(err));
+		log_warnx("cannot connect to %s: %s", sa.to_str, strerror(err));
 		fwd_free(f);
 		return;
 	}
@@ -271,8 +272,9 @@ standalone_main(int argc, char **argv)
 		else if (IS("proxy-protocol")) {
 			sa.proxy_version = atoi(val);
 			if (sa.proxy_version != 1 && sa.proxy_version != 2) {
-				fprintf(stderr, "relayshim: -proxy-protocol "
-						"is 1 or 2\n");
+				fprintf(stderr,
+				    "relayshim: -proxy-protocol "
+				    "is 1 or 2\n");
 				return 2;
 			}
 		} else {

@@ -55,8 +55,8 @@ struct wake_slot {
 	int fd; /* relay connection */
 	int has_peer;
 	struct sockaddr_storage peer;
-	ev_tstamp at;	   /* parked */
-	ev_tstamp woken;   /* last wake sent */
+	ev_tstamp at;	 /* parked */
+	ev_tstamp woken; /* last wake sent */
 };
 
 /* A wake connection to the server's listener, still connecting. */
@@ -76,7 +76,7 @@ static struct {
 	struct ev_loop *loop;
 	struct wake_conf wc;
 	struct rclient rc;
-	int ctl;	/* fd 3 to the shim, until the verdict is sent */
+	int ctl; /* fd 3 to the shim, until the verdict is sent */
 	int unix_fd;
 	unsigned lport;
 	ev_io unix_io;
@@ -155,8 +155,9 @@ wake_kick_cb(struct ev_loop *loop, ev_io *w, int revents)
 	ev_io_stop(loop, w);
 	if (getsockopt(k->fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1)
 		err = errno;
-	if (err == 0 && send(k->fd, &k->hdr, sizeof(k->hdr), MSG_NOSIGNAL) !=
-			    (ssize_t)sizeof(k->hdr))
+	if (err == 0 &&
+	    send(k->fd, &k->hdr, sizeof(k->hdr), MSG_NOSIGNAL) !=
+		(ssize_t)sizeof(k->hdr))
 		err = errno ? errno : EPIPE;
 	/* We close first, so TIME_WAIT stays on our side, where loopback
 	 * ports are reused (tcp_tw_reuse). */
@@ -165,8 +166,8 @@ wake_kick_cb(struct ev_loop *loop, ev_io *w, int revents)
 	if (err == ECONNREFUSED)
 		wake_exit("the server's listener is gone");
 	else if (err != 0)
-		log_warnx("cannot wake the server for %s: %s",
-		    wk.wc.asked_str, strerror(err));
+		log_warnx("cannot wake the server for %s: %s", wk.wc.asked_str,
+		    strerror(err));
 }
 
 /* Connect to the server's listener and send the slot's wake header. */
@@ -174,8 +175,8 @@ static void
 wake_kick(struct wake_slot *s)
 {
 	socklen_t len = wk.wc.listener.ss_family == AF_INET6
-			    ? sizeof(struct sockaddr_in6)
-			    : sizeof(struct sockaddr_in);
+	    ? sizeof(struct sockaddr_in6)
+	    : sizeof(struct sockaddr_in);
 	struct wake_kick *k = calloc(1, sizeof(*k));
 
 	if (k == NULL)
@@ -335,8 +336,8 @@ wake_unix_cb(struct ev_loop *loop, ev_io *w, int revents)
 	(void)revents;
 	for (int i = 0; i < 64; i++) {
 		struct wake_asker *a;
-		int fd = accept4(w->fd, NULL, NULL,
-		    SOCK_NONBLOCK | SOCK_CLOEXEC);
+		int fd =
+		    accept4(w->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
 		if (fd == -1)
 			return;
@@ -448,17 +449,16 @@ wake_unix_listen(void)
 	socklen_t len;
 	int n;
 
-	wk.unix_fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK |
-					 SOCK_CLOEXEC,
-	    0);
+	wk.unix_fd =
+	    socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (wk.unix_fd == -1)
 		return -1;
 	memset(&sun, 0, sizeof(sun));
 	sun.sun_family = AF_UNIX;
-	n = snprintf(sun.sun_path + 1, sizeof(sun.sun_path) - 1,
-	    WAKE_SOCK_FMT, wk.lport);
-	len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 +
-			  (size_t)n);
+	n = snprintf(sun.sun_path + 1, sizeof(sun.sun_path) - 1, WAKE_SOCK_FMT,
+	    wk.lport);
+	len =
+	    (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n);
 	if (bind(wk.unix_fd, (struct sockaddr *)&sun, len) == -1 ||
 	    listen(wk.unix_fd, 128) == -1)
 		return -1;
@@ -495,25 +495,26 @@ wake_main(int ctl_fd)
 		_exit(0);
 
 	if (wk.wc.listener.ss_family == AF_INET6)
-		wk.lport = ntohs(
-		    ((struct sockaddr_in6 *)&wk.wc.listener)->sin6_port);
+		wk.lport =
+		    ntohs(((struct sockaddr_in6 *)&wk.wc.listener)->sin6_port);
 	else
-		wk.lport = ntohs(
-		    ((struct sockaddr_in *)&wk.wc.listener)->sin_port);
+		wk.lport =
+		    ntohs(((struct sockaddr_in *)&wk.wc.listener)->sin_port);
 	if (wake_unix_listen() == -1) {
 		char msg[128];
 
-		snprintf(msg, sizeof(msg), "ERR %d cannot open the helper "
-					   "socket: %s",
+		snprintf(msg, sizeof(msg),
+		    "ERR %d cannot open the helper "
+		    "socket: %s",
 		    errno, strerror(errno));
 		wake_verdict(msg);
 		return 1;
 	}
 	wk.loop = ev_default_loop(EVFLAG_AUTO);
 	TAILQ_INIT(&wk.slots);
-	wk.window = wk.wc.backlog < 1 ? 1
-		    : wk.wc.backlog > WAKE_WINDOW_MAX ? WAKE_WINDOW_MAX
-						      : (unsigned)wk.wc.backlog;
+	wk.window = wk.wc.backlog < 1	      ? 1
+	    : wk.wc.backlog > WAKE_WINDOW_MAX ? WAKE_WINDOW_MAX
+					      : (unsigned)wk.wc.backlog;
 	snprintf(wk.rc.host, sizeof(wk.rc.host), "%s", wk.wc.relay_host);
 	wk.rc.port = (unsigned)atoi(wk.wc.relay_port);
 	wk.rc.loop = wk.loop;

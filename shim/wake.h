@@ -48,8 +48,8 @@ struct wake_req {
 struct wake_resp {
 	int32_t status; /* 0, or an errno value */
 	uint32_t has_peer;
-	struct sockaddr_storage peer;	/* the real client, if known */
-	struct sockaddr_storage asked;	/* WAKE_REQ_ADDR: requested addr */
+	struct sockaddr_storage peer;  /* the real client, if known */
+	struct sockaddr_storage asked; /* WAKE_REQ_ADDR: requested addr */
 	uint32_t asked_len;
 	uint32_t pad;
 };
@@ -64,19 +64,19 @@ struct wake_conf {
 	char relay_host[256];
 	char relay_port[16];
 	char secret_file[512];
-	char asked_str[80];		/* "0.0.0.0:8080", for messages */
+	char asked_str[80];		  /* "0.0.0.0:8080", for messages */
 	struct sockaddr_storage listener; /* loopback address to wake */
 	struct sockaddr_storage asked;	  /* what the server bound */
 	uint32_t asked_len;
-	uint32_t want_port;		/* RELAY_PUBLIC_PORT, 0: any */
+	uint32_t want_port; /* RELAY_PUBLIC_PORT, 0: any */
 	uint64_t listener_ino;
 	uint8_t token[WAKE_TOKEN_LEN];
-	int32_t timeout_ms;		/* registration deadline */
-	int32_t ext;			/* 0: original protocol only */
+	int32_t timeout_ms; /* registration deadline */
+	int32_t ext;	    /* 0: original protocol only */
 	int32_t debug;
-	int32_t pool;			/* pre-opened data connections */
-	int32_t backlog;		/* the server's listen() backlog */
-	int32_t heartbeat;		/* seconds between [PING]s, 0: none */
+	int32_t pool;	   /* pre-opened data connections */
+	int32_t backlog;   /* the server's listen() backlog */
+	int32_t heartbeat; /* seconds between [PING]s, 0: none */
 };
 
 #endif

@@ -65,7 +65,11 @@ tests-build: $(FUZZ_REPLAYS)
 
 .PHONY: fuzz fuzz-build fuzz-merge
 fuzz-build: $(addprefix $(FUZZ_BUILD)/fuzz_,$(FUZZ_TARGETS))
-fuzz: $(addprefix fuzz-run-,$(FUZZ_TARGETS))
+fuzz: fuzz-deps $(addprefix fuzz-run-,$(FUZZ_TARGETS))
+
+.PHONY: fuzz-deps
+fuzz-deps:
+	@scripts/install-deps.sh fuzz
 fuzz-merge: $(addprefix fuzz-merge-,$(FUZZ_TARGETS))
 
 .PHONY: clean-fuzz

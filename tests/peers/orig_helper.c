@@ -40,9 +40,9 @@
 
 #include <arpa/inet.h>
 
-#define OH_BUFIO_SIZE 4096	  /* Go's bufio default */
-#define OH_ECHO_BUF (32 * 1024)	  /* the echo handler's read size */
-#define OH_COPY_BUF (32 * 1024)	  /* io.Copy's buffer */
+#define OH_BUFIO_SIZE 4096	/* Go's bufio default */
+#define OH_ECHO_BUF (32 * 1024) /* the echo handler's read size */
+#define OH_COPY_BUF (32 * 1024) /* io.Copy's buffer */
 #define OH_STACK (256 * 1024)
 
 static char oh_host[256] = "localhost";
@@ -153,8 +153,8 @@ oh_dial(const char *host, const char *port, char *why, size_t whylen)
 		char e[128];
 
 		oh_errtext(e, sizeof(e), err);
-		snprintf(why, whylen, "dial tcp %s:%s: connect: %s", host,
-		    port, e);
+		snprintf(why, whylen, "dial tcp %s:%s: connect: %s", host, port,
+		    e);
 	}
 	return fd;
 }
@@ -270,8 +270,8 @@ oh_scan_port(const char *msg)
 static int
 oh_is_space(char c)
 {
-	return c == ' ' || c == '\t' || c == '\n' || c == '\r' ||
-	       c == '\v' || c == '\f';
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' ||
+	    c == '\f';
 }
 
 /*
@@ -423,8 +423,8 @@ oh_echo_accept(void *arg)
 		struct sockaddr_storage ss;
 		socklen_t sl = sizeof(ss);
 		char a[80];
-		int fd = accept4(lfd, (struct sockaddr *)&ss, &sl,
-		    SOCK_CLOEXEC);
+		int fd =
+		    accept4(lfd, (struct sockaddr *)&ss, &sl, SOCK_CLOEXEC);
 
 		if (fd == -1) {
 			if (errno == EINTR || errno == ECONNABORTED)
@@ -475,8 +475,9 @@ oh_echo_start(void)
 static void
 oh_usage(void)
 {
-	fprintf(stderr, "usage: orig_helper [-host H] [-port P] "
-			"(-to HOST:PORT | -echo)\n");
+	fprintf(stderr,
+	    "usage: orig_helper [-host H] [-port P] "
+	    "(-to HOST:PORT | -echo)\n");
 	exit(2);
 }
 
@@ -489,8 +490,8 @@ main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	for (int i = 1; i < argc; i++) {
-		const char *o = argv[i] + (argv[i][0] == '-' &&
-					      argv[i][1] == '-');
+		const char *o =
+		    argv[i] + (argv[i][0] == '-' && argv[i][1] == '-');
 
 		if (strcmp(o, "-echo") == 0) {
 			echo = 1;

@@ -80,9 +80,8 @@ enum ss_mode {
 	SS_THREADS,
 };
 
-static const char *const ss_mode_names[] = {"accept",  "accept4", "poll",
-					    "select",  "epoll",   "epollet",
-					    "epollex", "threads"};
+static const char *const ss_mode_names[] = {"accept", "accept4", "poll",
+    "select", "epoll", "epollet", "epollex", "threads"};
 
 static struct {
 	enum ss_mode mode;
@@ -114,9 +113,10 @@ ss_die(const char *what)
 static void
 ss_usage(void)
 {
-	fprintf(stderr, "usage: shim_server [-m mode] [-n N] [-a full|small|"
-			"null] -l ADDR... [-d pidfile] [-c [-L ADDR]] [-r|-R] "
-			"[-x] [-X]\n");
+	fprintf(stderr,
+	    "usage: shim_server [-m mode] [-n N] [-a full|small|"
+	    "null] -l ADDR... [-d pidfile] [-c [-L ADDR]] [-r|-R] "
+	    "[-x] [-X]\n");
 	exit(2);
 }
 
@@ -155,9 +155,9 @@ ss_print_listeners(const char *prefix)
 			ss_die("getsockname");
 		if (a.ss_family == AF_UNIX)
 			snprintf(s, sizeof(s), "unix:%s",
-				 ((struct sockaddr_un *)&a)->sun_path);
+			    ((struct sockaddr_un *)&a)->sun_path);
 		else if (proto_addr_format(s, sizeof(s),
-					   (struct sockaddr *)&a) == -1)
+			     (struct sockaddr *)&a) == -1)
 			snprintf(s, sizeof(s), "?");
 		printf("%sLISTEN %d %s\n", prefix, i, s);
 	}
@@ -193,10 +193,10 @@ ss_listen(const char *spec)
 		ss_die("socket");
 	if (a.ss_family != AF_UNIX)
 		(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one,
-				 sizeof(one));
+		    sizeof(one));
 	if (a.ss_family == AF_INET6)
 		(void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one,
-				 sizeof(one));
+		    sizeof(one));
 	if (bind(fd, (struct sockaddr *)&a, len) == -1)
 		ss_die("bind");
 	if (listen(fd, 128) == -1)
@@ -297,8 +297,8 @@ ss_answer(int fd, const char *info)
 	}
 	line[n] = '\0';
 	snprintf(reply, sizeof(reply), "pid=%d tid=%ld %s unk=%d msg=%s\n",
-		 (int)getpid(), (long)syscall(SYS_gettid), info,
-		 (int)ss_unknown, line);
+	    (int)getpid(), (long)syscall(SYS_gettid), info, (int)ss_unknown,
+	    line);
 	(void)!write(fd, reply, strlen(reply));
 	close(fd);
 }
@@ -322,7 +322,7 @@ ss_serve(int fd, const char *info)
 			static char opt_s[] = "-S";
 			char fdstr[16], infostr[300];
 			char *argv[] = {ss.argv[0], opt_s, fdstr, infostr,
-					NULL};
+			    NULL};
 
 			snprintf(fdstr, sizeof(fdstr), "%d", fd);
 			snprintf(infostr, sizeof(infostr), "%s", info);
@@ -361,9 +361,9 @@ ss_accept_one(int i, int use4, int flags)
 		fd = use4 ? accept4(ss.fds[i], NULL, NULL, flags)
 			  : accept(ss.fds[i], NULL, NULL);
 	else
-		fd = use4 ? accept4(ss.fds[i], (struct sockaddr *)buf, &len,
-				    flags)
-			  : accept(ss.fds[i], (struct sockaddr *)buf, &len);
+		fd = use4
+		    ? accept4(ss.fds[i], (struct sockaddr *)buf, &len, flags)
+		    : accept(ss.fds[i], (struct sockaddr *)buf, &len);
 	if (fd == -1)
 		return -1;
 	if (ss.addr_style != 2) {
@@ -381,8 +381,8 @@ ss_accept_one(int i, int use4, int flags)
 	fl = fcntl(fd, F_GETFD);
 	cloexec = fl != -1 && (fl & FD_CLOEXEC) != 0;
 	snprintf(info, sizeof(info),
-		 "l=%d fam=%d alen=%u guard=%d nb=%d cloexec=%d peer=%s", i,
-		 fam, (unsigned)len, guard, nb, cloexec, peer);
+	    "l=%d fam=%d alen=%u guard=%d nb=%d cloexec=%d peer=%s", i, fam,
+	    (unsigned)len, guard, nb, cloexec, peer);
 	ss_serve(fd, info);
 	return 0;
 }
@@ -403,7 +403,7 @@ ss_set_nonblock(void)
 {
 	for (int i = 0; i < ss.nfds; i++)
 		if (fcntl(ss.fds[i], F_SETFL,
-			  fcntl(ss.fds[i], F_GETFL) | O_NONBLOCK) == -1)
+			fcntl(ss.fds[i], F_GETFL) | O_NONBLOCK) == -1)
 			ss_die("fcntl");
 }
 
@@ -513,7 +513,7 @@ ss_loop(void)
 	case SS_ACCEPT4:
 		for (;;)
 			if (ss_accept_one(0, ss.mode == SS_ACCEPT4,
-					  SOCK_NONBLOCK | SOCK_CLOEXEC) == -1 &&
+				SOCK_NONBLOCK | SOCK_CLOEXEC) == -1 &&
 			    errno != EINTR && errno != ECONNABORTED)
 				ss_die("accept");
 	case SS_POLL:
@@ -575,7 +575,7 @@ ss_reexec(void)
 	fds[0] = '\0';
 	for (int i = 0; i < ss.nfds; i++) {
 		k += snprintf(fds + k, sizeof(fds) - (size_t)k, "%s%d",
-			      i ? "," : "", ss.fds[i]);
+		    i ? "," : "", ss.fds[i]);
 		(void)fcntl(ss.fds[i], F_SETFD, 0);
 	}
 	for (int i = 0; ss.argv[i] != NULL && n < 60; i++) {
@@ -596,7 +596,7 @@ ss_reexec(void)
 
 static void
 ss_parse(int argc, char **argv, const char **inherited, int *serve_fd,
-	 const char **serve_info)
+    const char **serve_info)
 {
 	int c;
 
@@ -605,8 +605,8 @@ ss_parse(int argc, char **argv, const char **inherited, int *serve_fd,
 		case 'm': {
 			size_t i;
 
-			for (i = 0; i < sizeof(ss_mode_names) /
-					    sizeof(ss_mode_names[0]);
+			for (i = 0; i <
+			     sizeof(ss_mode_names) / sizeof(ss_mode_names[0]);
 			     i++)
 				if (strcmp(optarg, ss_mode_names[i]) == 0)
 					break;
