@@ -44,7 +44,7 @@ EV_LIBS  := -lev -lsodium
 THREADS  := -pthread
 
 COMMON_SRC := common/log.c common/proto.c common/net.c common/pump.c \
-	      common/auth.c common/proxyproto.c
+	      common/auth.c common/proxyproto.c common/flags.c
 RELAYD_SRC := $(wildcard relayd/*.c)
 HELPER_SRC := shim/helper.c shim/client.c shim/wake.c shim/standalone.c
 SHIM_SRC   := shim/shim.c

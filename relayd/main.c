@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "auth.h"
+#include "flags.h"
 #include "log.h"
 #include "net.h"
 #include "relayd.h"
@@ -45,63 +46,54 @@ static char main_user[64];
 static char main_stats_addr[300];
 static int main_syslog;
 
-enum opt_kind { OPT_UINT, OPT_DOUBLE, OPT_STR, OPT_FLAG };
-
-struct opt {
-	const char *name;
-	enum opt_kind kind;
-	void *ptr;
-	size_t size; /* OPT_STR: buffer size; OPT_UINT: maximum */
-	const char *arg;
-	const char *help;
-};
-
 static int opt_help, opt_version, opt_verbose, opt_quiet;
 static char opt_range[64];
 
-static const struct opt main_opts[] = {
-    {"port", OPT_UINT, &conf.port, 65535, "N",
+static const struct flag main_flags[] = {
+    {"port", FLAG_UINT, &conf.port, 65535, "N",
 	"control port servers register on (default 8080; 0 picks one)"},
-    {"bind", OPT_STR, conf.bind, sizeof(conf.bind), "ADDR",
+    {"bind", FLAG_STR, conf.bind, sizeof(conf.bind), "ADDR",
 	"address to bind every port to (default: all, dual-stack)"},
-    {"max-regs", OPT_UINT, &conf.max_regs, 1000000, "N",
+    {"max-regs", FLAG_UINT, &conf.max_regs, 1000000, "N",
 	"registrations in all (default 1024)"},
-    {"max-regs-per-ip", OPT_UINT, &conf.max_regs_ip, 1000000, "N",
+    {"max-regs-per-ip", FLAG_UINT, &conf.max_regs_ip, 1000000, "N",
 	"registrations per server address (default 64)"},
-    {"max-clients", OPT_UINT, &conf.max_sessions, 1000000, "N",
+    {"max-clients", FLAG_UINT, &conf.max_sessions, 1000000, "N",
 	"open and waiting clients per registration (default 4096)"},
-    {"max-queue", OPT_UINT, &conf.max_queue, 100000, "N",
+    {"max-queue", FLAG_UINT, &conf.max_queue, 100000, "N",
 	"clients waiting for a data connection per registration "
 	"(default 128)"},
-    {"data-timeout", OPT_DOUBLE, &conf.data_timeout, 0, "SEC",
+    {"data-timeout", FLAG_DOUBLE, &conf.data_timeout, 0, "SEC",
 	"wait this long for a data connection, then drop the client "
 	"(default 10)"},
-    {"hello-timeout", OPT_DOUBLE, &conf.hello_timeout, 0, "SEC",
+    {"hello-timeout", FLAG_DOUBLE, &conf.hello_timeout, 0, "SEC",
 	"extension handshakes must finish within this (default 10)"},
-    {"idle-timeout", OPT_DOUBLE, &conf.idle_timeout, 0, "SEC",
+    {"idle-timeout", FLAG_DOUBLE, &conf.idle_timeout, 0, "SEC",
 	"close a session with no bytes either way for this long "
 	"(default: never)"},
-    {"threads", OPT_UINT, &conf.workers, RELAYD_MAX_WORKERS, "N",
+    {"threads", FLAG_UINT, &conf.workers, RELAYD_MAX_WORKERS, "N",
 	"worker threads, one event loop each (default: one per CPU)"},
-    {"secret-file", OPT_STR, conf.secret_file, sizeof(conf.secret_file), "FILE",
-	"require servers to prove this shared secret (extension)"},
-    {"port-range", OPT_STR, opt_range, sizeof(opt_range), "LO-HI",
+    {"secret-file", FLAG_STR, conf.secret_file, sizeof(conf.secret_file),
+	"FILE", "require servers to prove this shared secret (extension)"},
+    {"port-range", FLAG_STR, opt_range, sizeof(opt_range), "LO-HI",
 	"public ports a registration may ask for (default 1024-65535)"},
-    {"stats", OPT_STR, main_stats_addr, sizeof(main_stats_addr), "ADDR",
+    {"stats", FLAG_STR, main_stats_addr, sizeof(main_stats_addr), "ADDR",
 	"serve Prometheus metrics on host:port or a UNIX socket path"},
-    {"user", OPT_STR, main_user, sizeof(main_user), "USER",
+    {"user", FLAG_STR, main_user, sizeof(main_user), "USER",
 	"drop privileges to USER after binding the control port"},
-    {"nosplice", OPT_FLAG, &conf.no_splice, 0, NULL,
+    {"nosplice", FLAG_BOOL, &conf.no_splice, 0, NULL,
 	"copy through user space instead of splice(2)"},
-    {"syslog", OPT_FLAG, &main_syslog, 0, NULL, "log to syslog, not stderr"},
-    {"v", OPT_FLAG, &opt_verbose, 0, NULL, "verbose: log every session"},
-    {"q", OPT_FLAG, &opt_quiet, 0, NULL, "quiet: warnings and errors only"},
-    {"t", OPT_FLAG, &conf.check_only, 0, NULL,
+    {"syslog", FLAG_BOOL, &main_syslog, 0, NULL, "log to syslog, not stderr"},
+    {"v", FLAG_BOOL, &opt_verbose, 0, NULL, "verbose: log every session"},
+    {"q", FLAG_BOOL, &opt_quiet, 0, NULL, "quiet: warnings and errors only"},
+    {"t", FLAG_BOOL, &conf.check_only, 0, NULL,
 	"check the flags and the secret file, then exit"},
-    {"version", OPT_FLAG, &opt_version, 0, NULL, "print the version"},
-    {"h", OPT_FLAG, &opt_help, 0, NULL, "show this help"},
-    {"help", OPT_FLAG, &opt_help, 0, NULL, NULL},
+    {"version", FLAG_BOOL, &opt_version, 0, NULL, "print the version"},
+    {"h", FLAG_BOOL, &opt_help, 0, NULL, "show this help"},
+    {"help", FLAG_BOOL, &opt_help, 0, NULL, NULL},
 };
+
+#define MAIN_NFLAGS (sizeof(main_flags) / sizeof(main_flags[0]))
 
 static void
 main_usage(FILE *f, const char *argv0)
@@ -111,135 +103,27 @@ main_usage(FILE *f, const char *argv0)
 	    "Relay TCP clients to servers that register from behind "
 	    "NAT.\n\nFlags (\"-flag value\", \"-flag=value\" and "
 	    "\"--flag\" all work):\n");
-	for (size_t i = 0; i < sizeof(main_opts) / sizeof(main_opts[0]); i++) {
-		const struct opt *o = &main_opts[i];
-		char left[48];
-
-		if (o->help == NULL)
-			continue;
-		snprintf(left, sizeof(left), "-%s%s%s", o->name,
-		    o->arg ? " " : "", o->arg ? o->arg : "");
-		fprintf(f, "  %-22s %s\n", left, o->help);
-	}
+	flags_usage(f, main_flags, MAIN_NFLAGS);
 	fprintf(f, "\nSee relayd(8).\n");
 }
 
-static int
-main_set(const struct opt *o, const char *val, const char *argv0)
-{
-	char *end;
-
-	switch (o->kind) {
-	case OPT_UINT: {
-		unsigned long v;
-
-		errno = 0;
-		v = strtoul(val, &end, 10);
-		if (*val == '\0' || *end != '\0' || errno != 0 || v > o->size ||
-		    val[0] == '-') {
-			fprintf(stderr,
-			    "%s: invalid value \"%s\" for flag -%s "
-			    "(0..%zu)\n",
-			    argv0, val, o->name, o->size);
-			return -1;
-		}
-		*(unsigned *)o->ptr = (unsigned)v;
-		return 0;
-	}
-	case OPT_DOUBLE: {
-		double v;
-
-		errno = 0;
-		v = strtod(val, &end);
-		if (*val == '\0' || *end != '\0' || errno != 0 || !(v > 0) ||
-		    v > 86400) {
-			fprintf(stderr,
-			    "%s: invalid value \"%s\" for flag -%s\n", argv0,
-			    val, o->name);
-			return -1;
-		}
-		*(double *)o->ptr = v;
-		return 0;
-	}
-	case OPT_STR:
-		if (strlen(val) >= o->size) {
-			fprintf(stderr, "%s: value for -%s is too long\n",
-			    argv0, o->name);
-			return -1;
-		}
-		memcpy(o->ptr, val, strlen(val) + 1);
-		return 0;
-	case OPT_FLAG:
-		*(int *)o->ptr = 1;
-		return 0;
-	}
-	return -1;
-}
-
-/* Returns 0, or 2 after printing the error (Go's flag exits 2 too). */
+/* Returns 0, or 2 after printing the error (Go's flag exits 2 too).  The
+ * README's "relayd N" sets the port. */
 static int
 main_parse(int argc, char **argv)
 {
-	int positional = 0;
+	char err[256];
+	int unknown;
 
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i], *val = NULL, *name;
-		const struct opt *o = NULL;
-		size_t nl;
-
-		if (a[0] != '-' || a[1] == '\0') {
-			if (positional++ > 0) {
-				fprintf(stderr, "%s: unexpected argument %s\n",
-				    argv[0], a);
-				return 2;
-			}
-			if (main_set(&main_opts[0], a, argv[0]) == -1)
-				return 2;
-			continue;
-		}
-		name = a + 1 + (a[1] == '-');
-		if (strcmp(a, "--") == 0)
-			continue;
-		nl = strcspn(name, "=");
-		if (name[nl] == '=')
-			val = name + nl + 1;
-		for (size_t k = 0; k < sizeof(main_opts) / sizeof(main_opts[0]);
-		     k++) {
-			if (strlen(main_opts[k].name) == nl &&
-			    strncmp(main_opts[k].name, name, nl) == 0) {
-				o = &main_opts[k];
-				break;
-			}
-		}
-		if (o == NULL) {
-			fprintf(stderr, "flag provided but not defined: %s\n",
-			    a);
+	if (flags_parse(main_flags, MAIN_NFLAGS, &main_flags[0], argc, argv,
+		err, sizeof(err), &unknown) == -1) {
+		if (unknown) {
+			fprintf(stderr, "%s\n", err);
 			main_usage(stderr, argv[0]);
-			return 2;
+		} else {
+			fprintf(stderr, "%s: %s\n", argv[0], err);
 		}
-		if (o->kind == OPT_FLAG) {
-			if (val != NULL && strcmp(val, "true") != 0 &&
-			    strcmp(val, "1") != 0) {
-				if (strcmp(val, "false") == 0 ||
-				    strcmp(val, "0") == 0)
-					continue;
-				fprintf(stderr, "%s: -%s takes no value\n",
-				    argv[0], o->name);
-				return 2;
-			}
-			*(int *)o->ptr = 1;
-			continue;
-		}
-		if (val == NULL) {
-			if (i + 1 >= argc) {
-				fprintf(stderr, "flag needs an argument: -%s\n",
-				    o->name);
-				return 2;
-			}
-			val = argv[++i];
-		}
-		if (main_set(o, val, argv[0]) == -1)
-			return 2;
+		return 2;
 	}
 	if (opt_range[0] != '\0') {
 		unsigned lo, hi;

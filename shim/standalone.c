@@ -17,6 +17,7 @@
 
 #include "auth.h"
 #include "client.h"
+#include "flags.h"
 #include "helper.h"
 #include "log.h"
 #include "net.h"
@@ -213,76 +214,45 @@ standalone_main(int argc, char **argv)
 	static const struct rclient_ops ops = {sa_ready, sa_failed, sa_data};
 	char relay[300] = "", to[300] = "", secret[512] = "", host[256];
 	char err[NET_ERR_LEN];
-	unsigned port;
+	unsigned port, heartbeat = 10, proxy = 0;
 	ev_signal s_term, s_int;
-	int original = 0, verbose = 0, heartbeat = 10;
+	int original = 0, verbose = 0, help = 0, version = 0, unknown;
+	const struct flag flags[] = {
+	    {"relay", FLAG_STR, relay, sizeof(relay), "HOST:PORT", NULL},
+	    {"to", FLAG_STR, to, sizeof(to), "HOST:PORT", NULL},
+	    {"public-port", FLAG_UINT, &sa.rc.want_port, 65535, "N", NULL},
+	    {"secret-file", FLAG_STR, secret, sizeof(secret), "FILE", NULL},
+	    {"proxy-protocol", FLAG_UINT, &proxy, 2, "V", NULL},
+	    {"addr-file", FLAG_STR, sa.addr_file, sizeof(sa.addr_file), "FILE",
+		NULL},
+	    {"heartbeat", FLAG_UINT, &heartbeat, 3600, "SEC", NULL},
+	    {"original", FLAG_BOOL, &original, 0, NULL, NULL},
+	    {"v", FLAG_BOOL, &verbose, 0, NULL, NULL},
+	    {"version", FLAG_BOOL, &version, 0, NULL, NULL},
+	    {"h", FLAG_BOOL, &help, 0, NULL, NULL},
+	    {"help", FLAG_BOOL, &help, 0, NULL, NULL},
+	};
 
-	sa.rc.ext = 1;
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i], *name, *val = NULL;
-		size_t nl;
-
-		if (a[0] != '-') {
-			fprintf(stderr, "relayshim: unexpected argument %s\n",
-			    a);
-			return 2;
-		}
-		name = a + 1 + (a[1] == '-');
-		nl = strcspn(name, "=");
-		if (name[nl] == '=')
-			val = name + nl + 1;
-#define IS(s) (nl == sizeof(s) - 1 && strncmp(name, s, nl) == 0)
-		if (IS("h") || IS("help")) {
-			sa_usage(stdout);
-			return 0;
-		}
-		if (IS("version")) {
-			printf("relayshim %s\n", RELAY_VERSION);
-			return 0;
-		}
-		if (IS("original")) {
-			original = 1;
-			continue;
-		}
-		if (IS("v")) {
-			verbose = 1;
-			continue;
-		}
-		if (val == NULL) {
-			if (i + 1 >= argc) {
-				fprintf(stderr,
-				    "relayshim: flag needs an argument: %s\n",
-				    a);
-				return 2;
-			}
-			val = argv[++i];
-		}
-		if (IS("relay"))
-			snprintf(relay, sizeof(relay), "%s", val);
-		else if (IS("to"))
-			snprintf(to, sizeof(to), "%s", val);
-		else if (IS("secret-file"))
-			snprintf(secret, sizeof(secret), "%s", val);
-		else if (IS("addr-file"))
-			snprintf(sa.addr_file, sizeof(sa.addr_file), "%s", val);
-		else if (IS("public-port"))
-			sa.rc.want_port = (unsigned)atoi(val);
-		else if (IS("heartbeat"))
-			heartbeat = atoi(val);
-		else if (IS("proxy-protocol")) {
-			sa.proxy_version = atoi(val);
-			if (sa.proxy_version != 1 && sa.proxy_version != 2) {
-				fprintf(stderr,
-				    "relayshim: -proxy-protocol "
-				    "is 1 or 2\n");
-				return 2;
-			}
-		} else {
-			fprintf(stderr, "relayshim: unknown flag %s\n", a);
+	if (flags_parse(flags, sizeof(flags) / sizeof(flags[0]), NULL, argc,
+		argv, err, sizeof(err), &unknown) == -1) {
+		fprintf(stderr, "relayshim: %s\n", err);
+		if (unknown)
 			sa_usage(stderr);
-			return 2;
-		}
-#undef IS
+		return 2;
+	}
+	if (help) {
+		sa_usage(stdout);
+		return 0;
+	}
+	if (version) {
+		printf("relayshim %s\n", RELAY_VERSION);
+		return 0;
+	}
+	if (proxy == 1 || proxy == 2) {
+		sa.proxy_version = (int)proxy;
+	} else if (proxy != 0) {
+		fprintf(stderr, "relayshim: -proxy-protocol is 1 or 2\n");
+		return 2;
 	}
 	if (relay[0] == '\0' || to[0] == '\0') {
 		sa_usage(stderr);
@@ -315,7 +285,7 @@ standalone_main(int argc, char **argv)
 	sa.rc.loop = sa.loop;
 	sa.rc.ops = &ops;
 	sa.rc.ext = !original;
-	sa.rc.ka = heartbeat < 0 ? 0 : (unsigned)heartbeat;
+	sa.rc.ka = heartbeat;
 	sa.rc.dial_family = AF_UNSPEC;
 	if (rclient_start(&sa.rc, err, sizeof(err)) == -1) {
 		fprintf(stderr, "relayshim: %s\n", err);

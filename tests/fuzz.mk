@@ -57,6 +57,7 @@ endef
 
 $(eval $(call fuzz_target,proto,common/proto.c))
 $(eval $(call fuzz_target,addr,common/proto.c common/net.c))
+$(eval $(call fuzz_target,flags,common/flags.c))
 
 # The fuzz objects see the fuzz header.
 $(BUILD)/obj/tests/fuzz/%.o: CPPFLAGS += -Itests/fuzz

@@ -1,0 +1,42 @@
+/*
+ * flags.h - command lines in the syntax of Go's flag package, which the
+ * original relay used and its users type: "-name value", "-name=value",
+ * "--name value" and "--name=value" are the same; a boolean takes no
+ * value (or "=true"/"=false").  Shared by relayd and relayshim.
+ */
+#ifndef COMMON_FLAGS_H
+#define COMMON_FLAGS_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+enum flag_kind {
+	FLAG_UINT,   /* unsigned, 0..size */
+	FLAG_DOUBLE, /* seconds: > 0, at most a day */
+	FLAG_STR,    /* into a char buffer of <size> bytes */
+	FLAG_BOOL,   /* int set to 1 */
+};
+
+struct flag {
+	const char *name;
+	enum flag_kind kind;
+	void *ptr;
+	size_t size;	  /* FLAG_UINT: maximum; FLAG_STR: buffer size */
+	const char *arg;  /* what the value is, for the usage text */
+	const char *help; /* NULL: accepted, not listed */
+};
+
+/*
+ * flags_parse: set the flags of <tbl> from argv[1..argc-1].  A bare
+ * argument sets <positional> (once), or is refused when it is NULL.  No
+ * I/O: returns 0, or -1 with the reason in <err> (worded as Go's flag
+ * package words it) and *unknown set when the flag does not exist.
+ */
+int flags_parse(const struct flag *tbl, size_t n,
+    const struct flag *positional, int argc, char *const argv[], char *err,
+    size_t errlen, int *unknown);
+
+/* flags_usage: one line per listed flag, "-name ARG   help". */
+void flags_usage(FILE *f, const struct flag *tbl, size_t n);
+
+#endif
