@@ -8,8 +8,7 @@
 
 #include "flags.h"
 
-static int
-flags_fail(char *err, size_t errlen, const char *fmt, ...)
+static int flags_fail(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 static int

@@ -32,9 +32,8 @@ struct flag {
  * I/O: returns 0, or -1 with the reason in <err> (worded as Go's flag
  * package words it) and *unknown set when the flag does not exist.
  */
-int flags_parse(const struct flag *tbl, size_t n,
-    const struct flag *positional, int argc, char *const argv[], char *err,
-    size_t errlen, int *unknown);
+int flags_parse(const struct flag *tbl, size_t n, const struct flag *positional,
+    int argc, char *const argv[], char *err, size_t errlen, int *unknown);
 
 /* flags_usage: one line per listed flag, "-name ARG   help". */
 void flags_usage(FILE *f, const struct flag *tbl, size_t n);

@@ -393,8 +393,14 @@ wake_listener_alive(void)
 		     h = NLMSG_NEXT(h, n)) {
 			struct inet_diag_msg *m;
 
-			if (h->nlmsg_type == NLMSG_DONE ||
-			    h->nlmsg_type == NLMSG_ERROR) {
+			/* A dump interrupted by other sockets coming and
+			 * going may skip ours: no verdict then. */
+			if (h->nlmsg_type == NLMSG_ERROR ||
+			    (h->nlmsg_flags & NLM_F_DUMP_INTR)) {
+				close(fd);
+				return -1;
+			}
+			if (h->nlmsg_type == NLMSG_DONE) {
 				done = 1;
 				break;
 			}
@@ -411,10 +417,20 @@ wake_listener_alive(void)
 static void
 wake_live_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
+	static int misses;
+	int alive = wake_listener_alive();
+
 	(void)loop;
 	(void)w;
 	(void)revents;
-	if (wake_listener_alive() == 0)
+	/* A dump walks the kernel's tables while they change and can miss
+	 * a socket that is there: three misses in a row, a second apart,
+	 * before the server is taken for gone. */
+	if (alive != 0) {
+		misses = 0;
+		return;
+	}
+	if (++misses >= 3)
 		wake_exit("the server's listener is closed");
 }
 
