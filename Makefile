@@ -79,7 +79,7 @@ $(HELPER): $(call obj,$(HELPER_SRC) $(COMMON_SRC))
 
 # The shim runs inside other people's servers: only libc and libdl, and
 # only its hooks exported (-fvisibility=hidden above).
-$(SHIMLIB): $(call pic,$(SHIM_SRC) common/proto.c)
+$(SHIMLIB): $(call pic,$(SHIM_SRC) common/proto.c common/flags.c)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -shared -o $@ $^ -ldl $(THREADS)
 

@@ -146,3 +146,28 @@ flags_usage(FILE *out, const struct flag *tbl, size_t n)
 		fprintf(out, "  %-22s %s\n", left, f->help);
 	}
 }
+
+int
+flags_port_listed(const char *list, unsigned port)
+{
+	const char *p = list;
+
+	if (*p == '\0')
+		return 1;
+	while (*p != '\0') {
+		unsigned long v = 0;
+		size_t digits = 0;
+
+		while (*p >= '0' && *p <= '9' && digits < 6) {
+			v = v * 10 + (unsigned long)(*p++ - '0');
+			digits++;
+		}
+		if (digits == 0 || (*p != ',' && *p != '\0'))
+			return 0;
+		if (v == port)
+			return 1;
+		if (*p == ',')
+			p++;
+	}
+	return 0;
+}

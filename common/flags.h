@@ -35,6 +35,13 @@ struct flag {
 int flags_parse(const struct flag *tbl, size_t n, const struct flag *positional,
     int argc, char *const argv[], char *err, size_t errlen, int *unknown);
 
+/*
+ * flags_port_listed: is <port> in <list>, comma-separated decimal ports
+ * (RELAY_PORTS)?  An empty list holds every port; a malformed entry
+ * matches nothing.
+ */
+int flags_port_listed(const char *list, unsigned port);
+
 /* flags_usage: one line per listed flag, "-name ARG   help". */
 void flags_usage(FILE *f, const struct flag *tbl, size_t n);
 

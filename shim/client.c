@@ -417,7 +417,10 @@ rclient_line(struct rclient *rc, const struct proto_msg *m)
 	case PROTO_CHALLENGE: {
 		struct proto_msg a;
 
-		if (rc->state != RC_HELLO)
+		/* A challenge after the silence timer gave up is a relay that
+		 * was only slow to say it wants a secret. */
+		if (rc->state != RC_HELLO &&
+		    !(rc->state == RC_READY && rc->fell_back))
 			break;
 		if (rc->secret_len == 0) {
 			/* At start this fails the listen(); later (a relay
@@ -619,8 +622,11 @@ rclient_start(struct rclient *rc, char *err, size_t errlen)
 	rc->backoff = RC_BACKOFF_MIN;
 	if (rc->timeout <= 0)
 		rc->timeout = 5.0;
+	/* relayd answers at once; this only bounds how long a listen()
+	 * waits on a relay of the original protocol, and must outlast a
+	 * busy host's scheduling delays. */
 	if (rc->hello_wait <= 0)
-		rc->hello_wait = 1.0;
+		rc->hello_wait = 2.0;
 	if (net_resolve(rc->host, rc->port, AF_UNSPEC, &rc->relay,
 		&rc->relay_len, err, errlen) == -1)
 		return -1;

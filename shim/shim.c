@@ -42,6 +42,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "flags.h"
 #include "proto.h"
 #include "wake.h"
 
@@ -288,26 +289,6 @@ shim_port_of(const struct sockaddr *sa)
 	return ntohs(((const struct sockaddr_in6 *)sa)->sin6_port);
 }
 
-static int
-shim_port_selected(unsigned port)
-{
-	const char *p = shim_cfg.ports;
-
-	if (*p == '\0')
-		return 1;
-	while (*p != '\0') {
-		char *end;
-		unsigned long v = strtoul(p, &end, 10);
-
-		if (end == p)
-			return 0;
-		if (v == port)
-			return 1;
-		p = *end == ',' ? end + 1 : end;
-	}
-	return 0;
-}
-
 /* Index of the listener with inode <ino>, or -1.  Lock held. */
 static int
 shim_find(uint64_t ino)
@@ -417,7 +398,7 @@ bind(int fd, const struct sockaddr *addr, socklen_t len)
 	    len < (addr->sa_family == AF_INET ? sizeof(struct sockaddr_in)
 					      : sizeof(struct sockaddr_in6)) ||
 	    len > sizeof(struct sockaddr_storage) || !shim_is_stream(fd) ||
-	    !shim_port_selected(shim_port_of(addr))) {
+	    !flags_port_listed(shim_cfg.ports, shim_port_of(addr))) {
 		errno = saved;
 		return real_bind(fd, addr, len);
 	}

@@ -42,7 +42,7 @@ cleanup() {
 		kill -9 "$p" 2>/dev/null
 	done
 	wait 2>/dev/null
-	rm -rf "$T"
+	[ "${KEEP_T:-0}" = 1 ] || rm -rf "$T"
 }
 trap cleanup EXIT
 

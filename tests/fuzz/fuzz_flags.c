@@ -3,7 +3,8 @@
  * arbitrary argument vectors: the input is split at NUL bytes into argv.
  * Whatever it is given, the parser must not overrun a buffer, must leave
  * every string flag NUL-terminated within its buffer, keep numbers in
- * their ranges, and explain every refusal.
+ * their ranges, and explain every refusal.  The same bytes also go
+ * through flags_port_listed, the RELAY_PORTS parser of the shim.
  */
 #include <string.h>
 
@@ -56,6 +57,20 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	FUZZ_CHECK(port <= 65535 && small <= 2);
 	FUZZ_CHECK(secs == 0 || (secs > 0 && secs <= 86400));
 	FUZZ_CHECK(on == 0 || on == 1);
+	/* The same bytes as a RELAY_PORTS list: a port it lists is one it
+	 * spells, and the answer never depends on anything past the NUL. */
+	for (unsigned q = 0; q < 70000; q += 997) {
+		int in = flags_port_listed(copy, q);
+
+		FUZZ_CHECK(in == 0 || in == 1);
+		if (in && copy[0] != '\0') {
+			char digits[16];
+
+			snprintf(digits, sizeof(digits), "%u", q);
+			FUZZ_CHECK(strstr(copy, digits) != NULL);
+		}
+	}
+	FUZZ_CHECK(flags_port_listed("", 1) == 1);
 	free(copy);
 	return 0;
 }
