@@ -744,8 +744,8 @@ shim_loopback_listener(int fd, unsigned *lport, int *family)
 	return 0;
 }
 
-static int shim_helper_ask(unsigned lport, const struct wake_req *req,
-    struct wake_resp *resp, int *fdp);
+static int shim_helper_ask(unsigned lport, uint64_t ino,
+    const struct wake_req *req, struct wake_resp *resp, int *fdp);
 
 /*
  * An inherited listener (the registry was lost with an exec): its helper
@@ -765,7 +765,7 @@ shim_adopt(int fd, uint64_t ino)
 		return -1;
 	memset(&req, 0, sizeof(req));
 	req.kind = WAKE_REQ_ADDR;
-	if (shim_helper_ask(lport, &req, &resp, &rfd) == -1)
+	if (shim_helper_ask(lport, ino, &req, &resp, &rfd) == -1)
 		return -1;
 	if (rfd != -1)
 		close(rfd);
@@ -799,9 +799,9 @@ shim_adopt(int fd, uint64_t ino)
  * (0 if unknown).
  */
 static int
-shim_wake_listener(int fd, unsigned *lport, int *family, unsigned *asked_port)
+shim_wake_listener(int fd, uint64_t ino, unsigned *lport, int *family,
+    unsigned *asked_port)
 {
-	uint64_t ino = shim_ino(fd);
 	int idx;
 
 	if (ino == 0)
@@ -819,27 +819,21 @@ shim_wake_listener(int fd, unsigned *lport, int *family, unsigned *asked_port)
 	if (idx != -1)
 		return 0;
 	if (shim_adopt(fd, ino) != -1)
-		return shim_wake_listener(fd, lport, family, asked_port);
+		return shim_wake_listener(fd, ino, lport, family, asked_port);
 	*asked_port = 0;
 	return shim_loopback_listener(fd, lport, family);
 }
 
 static int
-shim_helper_connect(unsigned lport)
+shim_helper_connect(unsigned lport, uint64_t ino)
 {
 	struct sockaddr_un sun;
-	socklen_t len;
-	int s, n;
+	socklen_t len = wake_sock_addr(&sun, lport, ino);
+	int s;
 
 	s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 	if (s == -1)
 		return -1;
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	n = snprintf(sun.sun_path + 1, sizeof(sun.sun_path) - 1, WAKE_SOCK_FMT,
-	    lport);
-	len =
-	    (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n);
 	if (connect(s, (struct sockaddr *)&sun, len) == -1) {
 		close(s);
 		return -1;
@@ -849,7 +843,7 @@ shim_helper_connect(unsigned lport)
 
 /* Ask the helper something; the reply may carry an fd (*fdp, or -1). */
 static int
-shim_helper_ask(unsigned lport, const struct wake_req *req,
+shim_helper_ask(unsigned lport, uint64_t ino, const struct wake_req *req,
     struct wake_resp *resp, int *fdp)
 {
 	union {
@@ -865,7 +859,7 @@ shim_helper_ask(unsigned lport, const struct wake_req *req,
 
 	*fdp = -1;
 	memset(resp, 0, sizeof(*resp));
-	s = shim_helper_connect(lport);
+	s = shim_helper_connect(lport, ino);
 	if (s == -1)
 		return -1;
 	if (send(s, req, sizeof(*req), MSG_NOSIGNAL) != (ssize_t)sizeof(*req)) {
@@ -950,8 +944,9 @@ shim_faked(int fd, int want_local, struct sockaddr_storage *out)
  * could not be completed (the caller closes it and accepts again).
  */
 static int
-shim_take_wake(int afd, unsigned lport, int family, unsigned asked_port,
-    int flags, struct sockaddr_storage *peer, socklen_t *peer_len)
+shim_take_wake(int afd, unsigned lport, uint64_t ino, int family,
+    unsigned asked_port, int flags, struct sockaddr_storage *peer,
+    socklen_t *peer_len)
 {
 	struct sockaddr_storage local;
 	socklen_t llen = sizeof(local);
@@ -984,7 +979,7 @@ shim_take_wake(int afd, unsigned lport, int family, unsigned asked_port,
 	req.kind = WAKE_REQ_FD;
 	req.slot = hdr.slot;
 	memcpy(req.token, hdr.token, sizeof(req.token));
-	if (shim_helper_ask(lport, &req, &resp, &rfd) == -1 || rfd == -1 ||
+	if (shim_helper_ask(lport, ino, &req, &resp, &rfd) == -1 || rfd == -1 ||
 	    resp.status != 0) {
 		if (rfd != -1)
 			close(rfd);
@@ -1046,12 +1041,14 @@ shim_accept(int fd, struct sockaddr *addr, socklen_t *addrlen, int flags,
 {
 	unsigned lport, asked_port;
 	int family, entry_errno = errno;
+	uint64_t lino;
 
 	shim_init();
 	/* The probes below may fail (TCP_DEFER_ACCEPT on an AF_UNIX
 	 * listener): the caller must see the errno of accept alone. */
+	lino = shim_ino(fd);
 	if (!shim_cfg.active ||
-	    !shim_wake_listener(fd, &lport, &family, &asked_port)) {
+	    !shim_wake_listener(fd, lino, &lport, &family, &asked_port)) {
 		errno = entry_errno;
 		return four ? real_accept4(fd, addr, addrlen, flags)
 			    : real_accept(fd, addr, addrlen);
@@ -1068,8 +1065,8 @@ shim_accept(int fd, struct sockaddr *addr, socklen_t *addrlen, int flags,
 		if (afd == -1)
 			return -1;
 		saved = errno;
-		r = shim_take_wake(afd, lport, family, asked_port, flags, &ss,
-		    &sl);
+		r = shim_take_wake(afd, lport, lino, family, asked_port, flags,
+		    &ss, &sl);
 		if (r == -1) {
 			/* A lost client; a non-blocking listener reports
 			 * EAGAIN from the real accept when nothing is left. */

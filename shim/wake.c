@@ -463,18 +463,12 @@ wake_unix_listen(void)
 {
 	struct sockaddr_un sun;
 	socklen_t len;
-	int n;
 
 	wk.unix_fd =
 	    socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (wk.unix_fd == -1)
 		return -1;
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	n = snprintf(sun.sun_path + 1, sizeof(sun.sun_path) - 1, WAKE_SOCK_FMT,
-	    wk.lport);
-	len =
-	    (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n);
+	len = wake_sock_addr(&sun, wk.lport, wk.wc.listener_ino);
 	if (bind(wk.unix_fd, (struct sockaddr *)&sun, len) == -1 ||
 	    listen(wk.unix_fd, 128) == -1)
 		return -1;

@@ -14,13 +14,34 @@
 #ifndef SHIM_WAKE_H
 #define SHIM_WAKE_H
 
+#include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 
 #define WAKE_MAGIC "RSHM"
 #define WAKE_VERSION 1
 #define WAKE_TOKEN_LEN 16
-#define WAKE_SOCK_FMT "relayshim.%u" /* abstract, after the NUL */
+/* Abstract, after the NUL: the loopback port and the listener's inode.
+ * The port alone is not enough: a helper outlives its listener by a few
+ * seconds, and the kernel may give that port to the next listener. */
+#define WAKE_SOCK_FMT "relayshim.%u.%llx"
+
+/* The helper's abstract socket for a listener; returns its length. */
+static inline socklen_t
+wake_sock_addr(struct sockaddr_un *sun, unsigned lport, uint64_t ino)
+{
+	int n;
+
+	memset(sun, 0, sizeof(*sun));
+	sun->sun_family = AF_UNIX;
+	n = snprintf(sun->sun_path + 1, sizeof(sun->sun_path) - 1,
+	    WAKE_SOCK_FMT, lport, (unsigned long long)ino);
+	return (
+	    socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n);
+}
 
 /* Written by the helper on a wake connection; 32 bytes. */
 struct wake_hdr {
