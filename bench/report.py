@@ -50,6 +50,13 @@ def fmt(v, nd=2):
     return f"{v:.{nd}f}"
 
 
+def signed(v, nd=2):
+    """A difference with its sign: +1.00, -40.00."""
+    if v is None:
+        return "-"
+    return ("+" if v >= 0 else "-") + fmt(abs(v), nd)
+
+
 def spread(d, nd=2):
     if not d:
         return "-"
@@ -221,7 +228,7 @@ class Report:
             if v:
                 v = med(list(v.values()))
                 self.out(f"  time to first byte, {what}: {fmt(v)} ms "
-                         f"(+{fmt(v - d)} ms over direct)")
+                         f"({signed(v - d)} ms over direct)")
                 if name == "shim-pool":
                     self.wan_pool = v
         q = self.val("wan-stall", "shim", "quiet_p50_ms")
@@ -311,8 +318,8 @@ class Report:
             d, r, rtt = self.wan
             self.target("WAN first byte with a pool < relayd without one",
                         self.wan_pool < r,
-                        f"+{fmt(self.wan_pool - d)} ms vs +{fmt(r - d)} ms "
-                        f"over direct")
+                        f"{signed(self.wan_pool - d)} ms vs {signed(r - d)} "
+                        f"ms over direct")
         why = self.text.get(("skip", "wan-stall", "reason"), "no result")
         if self.stall is None or self.wan is None or self.wan[2] is None:
             self.target("WAN: event-loop server under the shim not stalled "
