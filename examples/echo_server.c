@@ -125,33 +125,5 @@ echo_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 int
 main(int argc, char **argv)
 {
-	char host[RELAY_HOST_MAX], addr[NET_ADDR_LEN], err[NET_ERR_LEN];
-	struct relay_client rc;
-	struct ev_loop *loop;
-	ev_io accept_io;
-	unsigned port;
-	int lfd;
-
-	relay_client_flags(argc, argv, host, sizeof(host), &port);
-	/* Lines must reach a log file as they happen, not at exit. */
-	setvbuf(stdout, NULL, _IOLBF, 0);
-	/* A client may vanish while we write to it: get EPIPE, not death. */
-	signal(SIGPIPE, SIG_IGN);
-
-	/* Only the relay client connects here, so loopback is enough. */
-	lfd = net_listen("127.0.0.1", 0, 128, err, sizeof(err));
-	if (lfd == -1) {
-		fprintf(stderr, "%s\n", err);
-		return 1;
-	}
-	printf("Listening on: %s\n", net_local_str(lfd, addr, sizeof(addr)));
-
-	loop = ev_default_loop(0);
-	ev_io_init(&accept_io, echo_accept_cb, lfd, EV_READ);
-	ev_io_start(loop, &accept_io);
-	if (relay_client_start(&rc, loop, host, port, lfd) == -1)
-		return 1;
-	ev_run(loop, 0);
-	/* Only the end of the control connection gets us here. */
-	return 1;
+	return relay_client_main(argc, argv, echo_accept_cb);
 }

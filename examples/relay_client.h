@@ -60,4 +60,14 @@ void relay_client_flags(int argc, char **argv, char *host, size_t hostlen,
 int relay_client_start(struct relay_client *rc, struct ev_loop *loop,
     const char *host, unsigned port, int local_fd);
 
+/*
+ * relay_client_main: the whole main() of an example server.  Parse the
+ * flags, listen on an ephemeral loopback port (only the relay client
+ * connects there), print "Listening on: ADDR", register with the relay,
+ * and run the loop with <accept_cb> watching the listener.  Returns the
+ * exit status: the loop only ends when the control connection does.
+ */
+int relay_client_main(int argc, char **argv,
+    void (*accept_cb)(struct ev_loop *, ev_io *, int));
+
 #endif
