@@ -8,8 +8,8 @@
  * listen() starts a helper process (relayshim, see helper.c) that
  *          registers with the relay, and waits for its answer;
  * accept() returns, in place of the helper's "wake" connection to the
- *          loopback listener, the helper's connection to the relay
- *          (wake.h explains the exchange);
+ *          loopback listener, a connection to the relay that the helper
+ *          queued for it (wake.h explains the exchange);
  * getsockname() on the listener reports the address the server asked for,
  * getpeername() on an accepted socket the real client when it is known.
  *
@@ -100,16 +100,32 @@ struct shim_listener {
 	unsigned local_port;
 	int registered;
 	char public[300];
+	uint64_t hino;		       /* names the helper's socket */
+	uint8_t token[WAKE_TOKEN_LEN]; /* what the helper's wakes carry */
+	int qfd;		       /* the helper's queue, or -1 */
+	uint64_t qino;		       /* its inode: the fd may be reused */
 };
 
 /* An accepted socket whose peer is the real client, not the relay. */
 struct shim_peer {
 	int fd;
 	uint64_t ino;
-	struct sockaddr_in6 peer;  /* large enough for either family */
-	socklen_t peer_len;	   /* 0: the relay does not say */
-	struct sockaddr_in6 local; /* this host, at the port asked for */
-	socklen_t local_len;
+	struct sockaddr_in6 peer; /* large enough for either family */
+	socklen_t peer_len;	  /* 0: the relay does not say */
+	unsigned asked_port;	  /* the local port to report, or 0 */
+	int family;		  /* the listener's */
+};
+
+/* What the accept hook needs to know of a listener taking wakes. */
+struct shim_wake_info {
+	int idx;
+	uint64_t hino;
+	unsigned lport;
+	unsigned asked_port;
+	int family;
+	uint8_t token[WAKE_TOKEN_LEN];
+	int qfd;
+	uint64_t qino;
 };
 
 static pthread_once_t shim_once = PTHREAD_ONCE_INIT;
@@ -404,6 +420,8 @@ bind(int fd, const struct sockaddr *addr, socklen_t len)
 	}
 	memset(&l, 0, sizeof(l));
 	l.ino = shim_ino(fd);
+	l.hino = l.ino;
+	l.qfd = -1;
 	memcpy(&l.asked, addr, len);
 	l.asked_len = len;
 	l.asked_port = shim_port_of(addr);
@@ -488,6 +506,42 @@ shim_write_addr_file(const char *public)
  * wait for its verdict.  Returns 0 and fills l->public, or -1 with errno
  * set and the reason printed.
  */
+/*
+ * Receive one message of at most <len> bytes into <buf>, and the fd it
+ * carries (close-on-exec) into *fdp, or -1.  Never blocks.  Returns the
+ * message's length or -1.
+ */
+static ssize_t
+shim_recv_fd(int s, void *buf, size_t len, int *fdp)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	struct iovec iov = {buf, len};
+	struct msghdr msg;
+	struct cmsghdr *cm;
+	ssize_t n;
+
+	*fdp = -1;
+	memset(&msg, 0, sizeof(msg));
+	msg.msg_iov = &iov;
+	msg.msg_iovlen = 1;
+	msg.msg_control = u.buf;
+	msg.msg_controllen = sizeof(u.buf);
+	do {
+		n = recvmsg(s, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+	} while (n == -1 && errno == EINTR);
+	if (n == -1)
+		return -1;
+	for (cm = CMSG_FIRSTHDR(&msg); cm != NULL; cm = CMSG_NXTHDR(&msg, cm))
+		if (cm->cmsg_level == SOL_SOCKET &&
+		    cm->cmsg_type == SCM_RIGHTS &&
+		    cm->cmsg_len == CMSG_LEN(sizeof(int)))
+			memcpy(fdp, CMSG_DATA(cm), sizeof(int));
+	return n;
+}
+
 static int
 shim_register(struct shim_listener *l, int backlog)
 {
@@ -543,6 +597,7 @@ shim_register(struct shim_listener *l, int backlog)
 		shim_log("no randomness: %s", strerror(errno));
 		return -1;
 	}
+	memcpy(l->token, wc.token, WAKE_TOKEN_LEN);
 
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == -1) {
 		err = errno;
@@ -616,7 +671,8 @@ shim_register(struct shim_listener *l, int backlog)
 	do {
 		r = poll(&pfd, 1, shim_cfg.timeout_ms + SHIM_HELPER_WAIT_MS);
 	} while (r == -1 && errno == EINTR);
-	n = r == 1 ? recv(sv[0], reply, sizeof(reply) - 1, 0) : -1;
+	n = r == 1 ? shim_recv_fd(sv[0], reply, sizeof(reply) - 1, &l->qfd)
+		   : -1;
 	close(sv[0]);
 	if (n <= 0) {
 		shim_log("cannot register %s with relay %s:%s: no answer from "
@@ -626,6 +682,13 @@ shim_register(struct shim_listener *l, int backlog)
 		return -1;
 	}
 	reply[n] = '\0';
+	if (strncmp(reply, "OK ", 3) == 0 && l->qfd == -1) {
+		shim_log("cannot register %s: the helper %s did not hand over "
+			 "its queue (a helper of another version?)",
+		    asked, shim_cfg.helper);
+		errno = EPROTO;
+		return -1;
+	}
 	if (strncmp(reply, "OK ", 3) != 0) {
 		/* "ERR <errno> <reason>" */
 		char *reason = NULL;
@@ -636,6 +699,9 @@ shim_register(struct shim_listener *l, int backlog)
 		shim_log("cannot register %s with relay %s:%s: %s", asked,
 		    shim_cfg.relay_host, shim_cfg.relay_port,
 		    reason && *reason ? reason : "unknown error");
+		if (l->qfd != -1)
+			close(l->qfd);
+		l->qfd = -1;
 		errno = err > 0 ? err : ECONNREFUSED;
 		return -1;
 	}
@@ -650,6 +716,7 @@ shim_register(struct shim_listener *l, int backlog)
 		shim_log("%s -> %s", asked, l->public);
 		shim_write_addr_file(l->public);
 	}
+	l->qino = shim_ino(l->qfd);
 	shim_registered_count++;
 	return 0;
 }
@@ -683,6 +750,12 @@ listen(int fd, int backlog)
 			shim_lst[idx].registered = 2;
 			memcpy(shim_lst[idx].public, shim_lst[i].public,
 			    sizeof(shim_lst[idx].public));
+			/* A SO_REUSEPORT sibling gets some of the wakes. */
+			shim_lst[idx].hino = shim_lst[i].hino;
+			memcpy(shim_lst[idx].token, shim_lst[i].token,
+			    WAKE_TOKEN_LEN);
+			shim_lst[idx].qfd = shim_lst[i].qfd;
+			shim_lst[idx].qino = shim_lst[i].qino;
 			pthread_mutex_unlock(&shim_lock);
 			errno = saved;
 			return 0;
@@ -701,6 +774,11 @@ listen(int fd, int backlog)
 	if (idx != -1) {
 		shim_lst[idx].registered = 1;
 		memcpy(shim_lst[idx].public, l.public, sizeof(l.public));
+		memcpy(shim_lst[idx].token, l.token, WAKE_TOKEN_LEN);
+		shim_lst[idx].qfd = l.qfd;
+		shim_lst[idx].qino = l.qino;
+	} else if (l.qfd != -1) {
+		close(l.qfd);
 	}
 	pthread_mutex_unlock(&shim_lock);
 	errno = saved;
@@ -744,8 +822,47 @@ shim_loopback_listener(int fd, unsigned *lport, int *family)
 	return 0;
 }
 
-static int shim_helper_ask(unsigned lport, uint64_t ino,
-    const struct wake_req *req, struct wake_resp *resp, int *fdp);
+/*
+ * Ask the helper of the listener on loopback port <lport> (its socket
+ * named by <hino>) what the server asked for; to the server's user the
+ * answer also carries the token and the queue (*qfd, or -1).
+ */
+static int
+shim_attach(unsigned lport, uint64_t hino, struct wake_resp *resp, int *qfd)
+{
+	struct sockaddr_un sun;
+	socklen_t len = wake_sock_addr(&sun, lport, hino);
+	struct wake_req req;
+	struct pollfd pfd;
+	int s, r = -1;
+
+	*qfd = -1;
+	memset(resp, 0, sizeof(*resp));
+	memset(&req, 0, sizeof(req));
+	req.kind = WAKE_REQ_ATTACH;
+	s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (s == -1)
+		return -1;
+	pfd.fd = s;
+	pfd.events = POLLIN;
+	if (connect(s, (struct sockaddr *)&sun, len) == 0 &&
+	    send(s, &req, sizeof(req), MSG_NOSIGNAL) == (ssize_t)sizeof(req)) {
+		do {
+			r = poll(&pfd, 1, SHIM_HELPER_WAIT_MS);
+		} while (r == -1 && errno == EINTR);
+		r = r == 1 &&
+			shim_recv_fd(s, resp, sizeof(*resp), qfd) ==
+			    (ssize_t)sizeof(*resp)
+		    ? 0
+		    : -1;
+	}
+	close(s);
+	if (r == -1 && *qfd != -1) {
+		close(*qfd);
+		*qfd = -1;
+	}
+	return r;
+}
 
 /*
  * An inherited listener (the registry was lost with an exec): its helper
@@ -756,29 +873,31 @@ static int
 shim_adopt(int fd, uint64_t ino)
 {
 	struct shim_listener l;
-	struct wake_req req;
-	struct wake_resp resp = {0};
+	struct wake_resp resp;
 	unsigned lport;
-	int family, rfd, idx = -1;
+	int family, qfd, idx = -1;
 
 	if (!shim_loopback_listener(fd, &lport, &family))
 		return -1;
-	memset(&req, 0, sizeof(req));
-	req.kind = WAKE_REQ_ADDR;
-	if (shim_helper_ask(lport, ino, &req, &resp, &rfd) == -1)
+	if (shim_attach(lport, ino, &resp, &qfd) == -1)
 		return -1;
-	if (rfd != -1)
-		close(rfd);
 	if (resp.status != 0 || resp.asked_len == 0 ||
-	    resp.asked_len > sizeof(resp.asked))
+	    resp.asked_len > sizeof(resp.asked)) {
+		if (qfd != -1)
+			close(qfd);
 		return -1;
+	}
 	memset(&l, 0, sizeof(l));
 	l.ino = ino;
+	l.hino = ino;
 	l.asked = resp.asked;
 	l.asked_len = resp.asked_len;
 	l.asked_port = shim_port_of((struct sockaddr *)&resp.asked);
 	l.local_port = lport;
 	l.registered = 3;
+	memcpy(l.token, resp.token, WAKE_TOKEN_LEN);
+	l.qfd = qfd;
+	l.qino = qfd != -1 ? shim_ino(qfd) : 0;
 	pthread_mutex_lock(&shim_lock);
 	idx = shim_find(ino);
 	if (idx == -1 && shim_nlst < SHIM_MAX_LISTENERS)
@@ -786,6 +905,8 @@ shim_adopt(int fd, uint64_t ino)
 	if (idx != -1)
 		shim_lst[idx] = l;
 	pthread_mutex_unlock(&shim_lock);
+	if (idx == -1 && qfd != -1)
+		close(qfd);
 	if (shim_cfg.debug)
 		shim_log("adopted inherited listener fd %d (loopback port %u)",
 		    fd, lport);
@@ -794,13 +915,11 @@ shim_adopt(int fd, uint64_t ino)
 
 /*
  * Is <fd> a listener whose connections may be wakes?  Ours by inode, or
- * one inherited across an exec (adopted, or at least marked as ours).
- * Fills the loopback port, the family and the port the server asked for
- * (0 if unknown).
+ * one inherited across an exec (adopted, or at least marked as ours:
+ * then w->idx is -1 and its wakes cannot be taken).
  */
 static int
-shim_wake_listener(int fd, uint64_t ino, unsigned *lport, int *family,
-    unsigned *asked_port)
+shim_wake_listener(int fd, uint64_t ino, struct shim_wake_info *w)
 {
 	int idx;
 
@@ -809,9 +928,14 @@ shim_wake_listener(int fd, uint64_t ino, unsigned *lport, int *family,
 	pthread_mutex_lock(&shim_lock);
 	idx = shim_find(ino);
 	if (idx != -1 && shim_lst[idx].registered > 0) {
-		*lport = shim_lst[idx].local_port;
-		*family = shim_lst[idx].asked.ss_family;
-		*asked_port = shim_lst[idx].asked_port;
+		w->idx = idx;
+		w->hino = shim_lst[idx].hino;
+		w->lport = shim_lst[idx].local_port;
+		w->family = shim_lst[idx].asked.ss_family;
+		w->asked_port = shim_lst[idx].asked_port;
+		memcpy(w->token, shim_lst[idx].token, WAKE_TOKEN_LEN);
+		w->qfd = shim_lst[idx].qfd;
+		w->qino = shim_lst[idx].qino;
 		pthread_mutex_unlock(&shim_lock);
 		return 1;
 	}
@@ -819,76 +943,49 @@ shim_wake_listener(int fd, uint64_t ino, unsigned *lport, int *family,
 	if (idx != -1)
 		return 0;
 	if (shim_adopt(fd, ino) != -1)
-		return shim_wake_listener(fd, ino, lport, family, asked_port);
-	*asked_port = 0;
-	return shim_loopback_listener(fd, lport, family);
+		return shim_wake_listener(fd, ino, w);
+	memset(w, 0, sizeof(*w));
+	w->idx = -1;
+	w->qfd = -1;
+	return shim_loopback_listener(fd, &w->lport, &w->family);
 }
 
+/*
+ * The queue of listener <w>, checked to be still ours: a server may
+ * close any fd it did not open (daemons do) and get its number again.
+ * Fetched anew from the helper when lost.  Returns the fd or -1.
+ */
 static int
-shim_helper_connect(unsigned lport, uint64_t ino)
+shim_queue(uint64_t lino, struct shim_wake_info *w)
 {
-	struct sockaddr_un sun;
-	socklen_t len = wake_sock_addr(&sun, lport, ino);
-	int s;
+	struct wake_resp resp;
+	int qfd;
 
-	s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-	if (s == -1)
+	if (w->qfd != -1 && shim_ino(w->qfd) == w->qino)
+		return w->qfd;
+	pthread_mutex_lock(&shim_lock);
+	if (shim_lst[w->idx].ino == lino && shim_lst[w->idx].qfd == w->qfd)
+		shim_lst[w->idx].qfd = -1; /* not ours now: never close it */
+	pthread_mutex_unlock(&shim_lock);
+	if (shim_attach(w->lport, w->hino, &resp, &qfd) == -1 || qfd == -1)
 		return -1;
-	if (connect(s, (struct sockaddr *)&sun, len) == -1) {
-		close(s);
-		return -1;
+	w->qfd = qfd;
+	w->qino = shim_ino(qfd);
+	pthread_mutex_lock(&shim_lock);
+	if (shim_lst[w->idx].ino == lino && shim_lst[w->idx].qfd == -1) {
+		shim_lst[w->idx].qfd = qfd;
+		shim_lst[w->idx].qino = w->qino;
+		qfd = -1;
 	}
-	return s;
-}
-
-/* Ask the helper something; the reply may carry an fd (*fdp, or -1). */
-static int
-shim_helper_ask(unsigned lport, uint64_t ino, const struct wake_req *req,
-    struct wake_resp *resp, int *fdp)
-{
-	union {
-		char buf[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	} u;
-	struct iovec iov = {resp, sizeof(*resp)};
-	struct msghdr msg;
-	struct cmsghdr *cm;
-	struct pollfd pfd;
-	ssize_t n;
-	int s, r;
-
-	*fdp = -1;
-	memset(resp, 0, sizeof(*resp));
-	s = shim_helper_connect(lport, ino);
-	if (s == -1)
-		return -1;
-	if (send(s, req, sizeof(*req), MSG_NOSIGNAL) != (ssize_t)sizeof(*req)) {
-		close(s);
-		return -1;
-	}
-	pfd.fd = s;
-	pfd.events = POLLIN;
-	do {
-		r = poll(&pfd, 1, SHIM_HELPER_WAIT_MS);
-	} while (r == -1 && errno == EINTR);
-	memset(&msg, 0, sizeof(msg));
-	msg.msg_iov = &iov;
-	msg.msg_iovlen = 1;
-	msg.msg_control = u.buf;
-	msg.msg_controllen = sizeof(u.buf);
-	n = r == 1 ? recvmsg(s, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT) : -1;
-	close(s);
-	if (n != (ssize_t)sizeof(*resp))
-		return -1;
-	for (cm = CMSG_FIRSTHDR(&msg); cm != NULL; cm = CMSG_NXTHDR(&msg, cm))
-		if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS)
-			memcpy(fdp, CMSG_DATA(cm), sizeof(int));
-	return 0;
+	pthread_mutex_unlock(&shim_lock);
+	if (qfd != -1)
+		close(qfd); /* another thread was quicker */
+	return w->qfd;
 }
 
 static void
-shim_remember_peer(int fd, const struct sockaddr_storage *peer, socklen_t plen,
-    const struct sockaddr_storage *local, socklen_t llen)
+shim_remember_peer(int fd, uint64_t ino, const struct sockaddr_storage *peer,
+    socklen_t plen, unsigned asked_port, int family)
 {
 	struct shim_peer *p;
 
@@ -898,13 +995,12 @@ shim_remember_peer(int fd, const struct sockaddr_storage *peer, socklen_t plen,
 	if (shim_peers != NULL) {
 		p = &shim_peers[(unsigned)fd % SHIM_MAX_PEERS];
 		p->fd = fd;
-		p->ino = shim_ino(fd);
+		p->ino = ino;
 		p->peer_len = plen <= sizeof(p->peer) ? plen : 0;
 		if (p->peer_len != 0)
 			memcpy(&p->peer, peer, plen);
-		p->local_len = llen <= sizeof(p->local) ? llen : 0;
-		if (p->local_len != 0)
-			memcpy(&p->local, local, llen);
+		p->asked_port = asked_port;
+		p->family = family;
 	}
 	pthread_mutex_unlock(&shim_lock);
 }
@@ -916,46 +1012,63 @@ shim_faked(int fd, int want_local, struct sockaddr_storage *out)
 {
 	socklen_t len = 0;
 	struct shim_peer *p;
+	unsigned port = 0;
+	int family = 0;
 
 	if (shim_peers == NULL || fd < 0)
 		return 0;
 	pthread_mutex_lock(&shim_lock);
 	p = &shim_peers[(unsigned)fd % SHIM_MAX_PEERS];
-	if (p->fd == fd && (p->peer_len != 0 || p->local_len != 0)) {
+	if (p->fd == fd && (p->peer_len != 0 || p->asked_port != 0)) {
 		if (p->ino != shim_ino(fd)) {
 			/* The fd was closed and reused: forget it. */
-			p->peer_len = p->local_len = 0;
-		} else if (want_local && p->local_len != 0) {
-			memcpy(out, &p->local, p->local_len);
-			len = p->local_len;
-		} else if (!want_local && p->peer_len != 0) {
+			p->peer_len = 0;
+			p->asked_port = 0;
+		} else if (want_local) {
+			port = p->asked_port;
+			family = p->family;
+		} else if (p->peer_len != 0) {
 			memcpy(out, &p->peer, p->peer_len);
 			len = p->peer_len;
 		}
 	}
 	pthread_mutex_unlock(&shim_lock);
+	/* Locally the connection is to the port the server listens on, as
+	 * nginx's $server_port and redis' laddr expect, not the ephemeral
+	 * port of the relay connection. */
+	if (port != 0) {
+		len = sizeof(*out);
+		if (real_getsockname(fd, (struct sockaddr *)out, &len) == -1)
+			return 0;
+		if (out->ss_family == AF_INET6)
+			((struct sockaddr_in6 *)out)->sin6_port =
+			    htons((uint16_t)port);
+		else
+			((struct sockaddr_in *)out)->sin_port =
+			    htons((uint16_t)port);
+		len = shim_to_family(out, family);
+	}
 	return len;
 }
 
 /*
- * <afd> was just accepted on a listener that takes wakes.  Returns 1 if
- * it is not a wake (a plain local connection), 0 after turning it into
- * the relayed connection (peer filled in), -1 if it was a wake that
- * could not be completed (the caller closes it and accepts again).
+ * <afd> was just accepted on listener <lino>, which takes wakes.
+ * Returns 1 if it is not a wake (a plain local connection), 0 after
+ * turning it into the relayed connection (peer filled in), -1 if it was
+ * a wake that could not be completed (the caller closes it and accepts
+ * again).
  */
 static int
-shim_take_wake(int afd, unsigned lport, uint64_t ino, int family,
-    unsigned asked_port, int flags, struct sockaddr_storage *peer,
-    socklen_t *peer_len)
+shim_take_wake(int afd, uint64_t lino, struct shim_wake_info *w, int flags,
+    struct sockaddr_storage *peer, socklen_t *peer_len)
 {
-	struct sockaddr_storage local;
-	socklen_t llen = sizeof(local);
 	struct wake_hdr hdr;
-	struct wake_req req;
-	struct wake_resp resp = {0};
+	struct wake_msg m;
+	struct wake_ack ack;
 	struct pollfd pfd = {afd, POLLIN, 0};
+	uint8_t diff = 0;
 	ssize_t n;
-	int rfd, fl, waited = 0;
+	int q, rfd, waited = 0;
 
 	for (;;) {
 		n = recv(afd, &hdr, sizeof(hdr), MSG_PEEK | MSG_DONTWAIT);
@@ -973,20 +1086,30 @@ shim_take_wake(int afd, unsigned lport, uint64_t ino, int family,
 	}
 	if (n != (ssize_t)sizeof(hdr) || memcmp(hdr.magic, WAKE_MAGIC, 4) != 0)
 		return 1;
-	if (recv(afd, &hdr, sizeof(hdr), MSG_DONTWAIT) != (ssize_t)sizeof(hdr))
-		return -1;
-	memset(&req, 0, sizeof(req));
-	req.kind = WAKE_REQ_FD;
-	req.slot = hdr.slot;
-	memcpy(req.token, hdr.token, sizeof(req.token));
-	if (shim_helper_ask(lport, ino, &req, &resp, &rfd) == -1 || rfd == -1 ||
-	    resp.status != 0) {
-		if (rfd != -1)
-			close(rfd);
+	if (w->idx == -1)
+		return -1; /* a wake for a listener whose helper is gone */
+	for (size_t i = 0; i < WAKE_TOKEN_LEN; i++)
+		diff |= (uint8_t)(hdr.token[i] ^ w->token[i]);
+	if (diff != 0)
+		return 1; /* not from the helper: someone local */
+	/* The header stays unread: closing the wake below resets it, and
+	 * the helper, which closed first, keeps no TIME_WAIT either. */
+	q = shim_queue(lino, w);
+	if (q == -1 ||
+	    shim_recv_fd(q, &m, sizeof(m), &rfd) != (ssize_t)sizeof(m)) {
+		/* Another process took this wake's client: a repeated wake
+		 * after a lost one. */
 		if (shim_cfg.debug)
-			shim_log("wake on port %u: the helper did not hand "
-				 "over a connection",
-			    lport);
+			shim_log("wake on port %u: no client queued", w->lport);
+		return -1;
+	}
+	ack.id = m.id;
+	(void)send(q, &ack, sizeof(ack), MSG_DONTWAIT | MSG_NOSIGNAL);
+	if (rfd == -1) {
+		/* The kernel drops a passed fd that finds no free slot. */
+		shim_log("a client on port %u was lost: no free file "
+			 "descriptor to receive it",
+		    w->lport);
 		return -1;
 	}
 	if (dup3(rfd, afd, (flags & SOCK_CLOEXEC) ? O_CLOEXEC : 0) == -1) {
@@ -994,44 +1117,28 @@ shim_take_wake(int afd, unsigned lport, uint64_t ino, int family,
 		return -1;
 	}
 	close(rfd);
-	fl = fcntl(afd, F_GETFL);
-	if (fl != -1)
-		(void)fcntl(afd, F_SETFL,
-		    (flags & SOCK_NONBLOCK) ? fl | O_NONBLOCK
-					    : fl & ~O_NONBLOCK);
-	if (resp.has_peer) {
-		*peer = resp.peer;
-		*peer_len = shim_to_family(peer, family);
+	/* The helper's sockets are non-blocking; the flag belongs to the
+	 * connection, which is the server's alone now. */
+	if (!(flags & SOCK_NONBLOCK))
+		(void)fcntl(afd, F_SETFL, 0);
+	if (m.has_peer) {
+		*peer = m.peer;
+		*peer_len = shim_to_family(peer, w->family);
 		/* An IPv6 client cannot be told to an IPv4 listener: the
 		 * server gets the relay's address, as without the extension,
 		 * never a family its buffer was not sized for. */
-		if (peer->ss_family != family)
-			resp.has_peer = 0;
+		if (peer->ss_family != w->family)
+			m.has_peer = 0;
 	}
-	if (!resp.has_peer) {
+	if (!m.has_peer) {
 		*peer_len = sizeof(*peer);
 		if (real_getpeername(afd, (struct sockaddr *)peer, peer_len) ==
 		    -1)
 			return -1;
-		*peer_len = shim_to_family(peer, family);
+		*peer_len = shim_to_family(peer, w->family);
 	}
-	/* Locally the connection is to the port the server listens on, as
-	 * nginx's $server_port and redis' laddr expect, not the ephemeral
-	 * port of the relay connection. */
-	if (real_getsockname(afd, (struct sockaddr *)&local, &llen) == 0 &&
-	    asked_port != 0) {
-		if (local.ss_family == AF_INET6)
-			((struct sockaddr_in6 *)&local)->sin6_port =
-			    htons((uint16_t)asked_port);
-		else
-			((struct sockaddr_in *)&local)->sin_port =
-			    htons((uint16_t)asked_port);
-		llen = shim_to_family(&local, family);
-	} else {
-		llen = 0;
-	}
-	shim_remember_peer(afd, peer, resp.has_peer ? *peer_len : 0, &local,
-	    llen);
+	shim_remember_peer(afd, m.ino, peer, m.has_peer ? *peer_len : 0,
+	    w->asked_port, w->family);
 	return 0;
 }
 
@@ -1039,16 +1146,15 @@ static int
 shim_accept(int fd, struct sockaddr *addr, socklen_t *addrlen, int flags,
     int four)
 {
-	unsigned lport, asked_port;
-	int family, entry_errno = errno;
+	struct shim_wake_info w;
+	int entry_errno = errno;
 	uint64_t lino;
 
 	shim_init();
 	/* The probes below may fail (TCP_DEFER_ACCEPT on an AF_UNIX
 	 * listener): the caller must see the errno of accept alone. */
 	lino = shim_ino(fd);
-	if (!shim_cfg.active ||
-	    !shim_wake_listener(fd, lino, &lport, &family, &asked_port)) {
+	if (!shim_cfg.active || !shim_wake_listener(fd, lino, &w)) {
 		errno = entry_errno;
 		return four ? real_accept4(fd, addr, addrlen, flags)
 			    : real_accept(fd, addr, addrlen);
@@ -1065,8 +1171,7 @@ shim_accept(int fd, struct sockaddr *addr, socklen_t *addrlen, int flags,
 		if (afd == -1)
 			return -1;
 		saved = errno;
-		r = shim_take_wake(afd, lport, lino, family, asked_port, flags,
-		    &ss, &sl);
+		r = shim_take_wake(afd, lino, &w, flags, &ss, &sl);
 		if (r == -1) {
 			/* A lost client; a non-blocking listener reports
 			 * EAGAIN from the real accept when nothing is left. */

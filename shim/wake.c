@@ -1,11 +1,11 @@
 /*
  * wake.c - the helper process started by librelayshim.so at listen().
  *
- * It registers with the relay (client.c) and, for each client, holds the
- * relay connection in a numbered slot and wakes the server's loopback
- * listener with a connection carrying a wake_hdr.  The shim inside the
- * server then claims the slot over an abstract UNIX socket and gets the
- * relay connection by SCM_RIGHTS (wake.h).
+ * It registers with the relay (client.c) and, for each client, puts the
+ * relay connection into the queue shared with the server processes and
+ * wakes the server's loopback listener with a connection carrying a
+ * wake_hdr (wake.h).  The shim inside the server takes the connection
+ * from the queue when its accept() returns the wake, and acknowledges it.
  *
  * It lives exactly as long as the server's listening socket: once no
  * process holds that socket any more, the helper unregisters and exits.
@@ -32,27 +32,27 @@
 #include "wake.h"
 #include "helper.h"
 
-#define WAKE_SLOT_TTL 30.0 /* an unclaimed relay connection is dropped */
+#define WAKE_SLOT_TTL 30.0 /* a client the server does not take is dropped */
 #define WAKE_LIVENESS 1.0  /* seconds between listener checks */
-#define WAKE_REWAKE 2.0	   /* wake again if not claimed by then */
+#define WAKE_REWAKE 2.0	   /* wake again if not taken by then */
 #define WAKE_WINDOW_MAX 128
 
 /*
- * A relay connection waiting for the server to accept it.  At most
- * <window> are woken at once (the listener's backlog): more wakes than
- * the accept queue holds would be dropped by the kernel.  The others
- * wait their turn, oldest first.
+ * A client's relay connection on its way to the server.  At most
+ * <window> are queued and woken at once (the listener's backlog): more
+ * wakes than the accept queue holds would be dropped by the kernel.
+ * The others wait their turn, oldest first.
  */
 enum wake_slot_state {
-	SLOT_WAITING, /* not woken yet */
-	SLOT_WOKEN,   /* wake sent; the server has not claimed it */
+	SLOT_WAITING, /* held here, not queued yet */
+	SLOT_QUEUED,  /* in the queue, wake sent, not acknowledged */
 };
 
 struct wake_slot {
 	TAILQ_ENTRY(wake_slot) entry;
 	enum wake_slot_state state;
 	uint64_t id;
-	int fd; /* relay connection */
+	int fd; /* relay connection while SLOT_WAITING, else -1 */
 	int has_peer;
 	struct sockaddr_storage peer;
 	ev_tstamp at;	 /* parked */
@@ -66,7 +66,7 @@ struct wake_kick {
 	struct wake_hdr hdr;
 };
 
-/* A shim asking for a slot or an address. */
+/* A shim asking for the queue or an address. */
 struct wake_asker {
 	int fd;
 	ev_io io;
@@ -78,13 +78,17 @@ static struct {
 	struct rclient rc;
 	int ctl; /* fd 3 to the shim, until the verdict is sent */
 	int unix_fd;
+	int q_near; /* our end of the queue: connections out, acks in */
+	int q_far;  /* the servers' end, handed out */
 	unsigned lport;
 	ev_io unix_io;
+	ev_io ack_io;
 	ev_timer live;
 	ev_timer sweep;
 	uint64_t next_slot;
 	unsigned window;
-	unsigned inflight; /* slots in SLOT_WOKEN */
+	unsigned inflight; /* slots in SLOT_QUEUED */
+	unsigned acceptq;  /* the listener's accept queue, last seen */
 	TAILQ_HEAD(wake_slot_list, wake_slot) slots;
 } wk;
 
@@ -96,12 +100,14 @@ wake_exit(const char *why)
 	exit(0);
 }
 
+/* The answer to listen(); "OK ..." carries the queue's far end. */
 static void
 wake_verdict(const char *msg)
 {
 	if (wk.ctl == -1)
 		return;
-	(void)send(wk.ctl, msg, strlen(msg), MSG_NOSIGNAL);
+	(void)net_send_fd(wk.ctl, msg, strlen(msg),
+	    strncmp(msg, "OK", 2) == 0 ? wk.q_far : -1);
 	close(wk.ctl);
 	wk.ctl = -1;
 }
@@ -137,11 +143,24 @@ static void
 wake_slot_free(struct wake_slot *s)
 {
 	TAILQ_REMOVE(&wk.slots, s, entry);
-	if (s->state == SLOT_WOKEN)
+	if (s->state == SLOT_QUEUED)
 		wk.inflight--;
 	if (s->fd != -1)
 		close(s->fd);
 	free(s);
+}
+
+static void
+wake_kick_done(int fd, int err)
+{
+	/* We close first, so no TIME_WAIT is left on the server's side
+	 * (the shim closes its end with the header unread: a reset). */
+	close(fd);
+	if (err == ECONNREFUSED)
+		wake_exit("the server's listener is gone");
+	else if (err != 0)
+		log_warnx("cannot wake the server for %s: %s", wk.wc.asked_str,
+		    strerror(err));
 }
 
 static void
@@ -159,62 +178,145 @@ wake_kick_cb(struct ev_loop *loop, ev_io *w, int revents)
 	    send(k->fd, &k->hdr, sizeof(k->hdr), MSG_NOSIGNAL) !=
 		(ssize_t)sizeof(k->hdr))
 		err = errno ? errno : EPIPE;
-	/* We close first, so TIME_WAIT stays on our side, where loopback
-	 * ports are reused (tcp_tw_reuse). */
-	close(k->fd);
+	wake_kick_done(k->fd, err);
 	free(k);
-	if (err == ECONNREFUSED)
-		wake_exit("the server's listener is gone");
-	else if (err != 0)
-		log_warnx("cannot wake the server for %s: %s", wk.wc.asked_str,
-		    strerror(err));
 }
 
-/* Connect to the server's listener and send the slot's wake header. */
+/*
+ * Connect to the server's listener and send the slot's wake header.  A
+ * loopback handshake has nearly always completed when connect() returns,
+ * so the header goes out at once; otherwise when the socket is writable.
+ */
 static void
 wake_kick(struct wake_slot *s)
 {
 	socklen_t len = wk.wc.listener.ss_family == AF_INET6
 	    ? sizeof(struct sockaddr_in6)
 	    : sizeof(struct sockaddr_in);
-	struct wake_kick *k = calloc(1, sizeof(*k));
+	struct wake_hdr hdr;
+	struct wake_kick *k;
+	int fd;
 
-	if (k == NULL)
-		return;
-	memcpy(k->hdr.magic, WAKE_MAGIC, 4);
-	k->hdr.version = WAKE_VERSION;
-	memcpy(k->hdr.token, wk.wc.token, WAKE_TOKEN_LEN);
-	k->hdr.slot = s->id;
-	k->fd = net_connect_nb(&wk.wc.listener, len);
-	if (k->fd == -1) {
+	memset(&hdr, 0, sizeof(hdr));
+	memcpy(hdr.magic, WAKE_MAGIC, 4);
+	hdr.version = WAKE_VERSION;
+	memcpy(hdr.token, wk.wc.token, WAKE_TOKEN_LEN);
+	hdr.id = s->id;
+	s->woken = ev_now(wk.loop);
+	fd = net_connect_nb(&wk.wc.listener, len);
+	if (fd == -1) {
 		int err = errno;
 
-		free(k);
 		if (err == ECONNREFUSED)
 			wake_exit("the server's listener is gone");
 		log_warnx("cannot wake the server: %s", strerror(err));
 		return;
 	}
-	s->woken = ev_now(wk.loop);
-	ev_io_init(&k->io, wake_kick_cb, k->fd, EV_WRITE);
+	if (send(fd, &hdr, sizeof(hdr), MSG_NOSIGNAL) == (ssize_t)sizeof(hdr)) {
+		wake_kick_done(fd, 0);
+		return;
+	}
+	if (errno != EAGAIN) {
+		wake_kick_done(fd, errno);
+		return;
+	}
+	k = calloc(1, sizeof(*k));
+	if (k == NULL) {
+		close(fd);
+		return;
+	}
+	k->fd = fd;
+	k->hdr = hdr;
+	ev_io_init(&k->io, wake_kick_cb, fd, EV_WRITE);
 	k->io.data = k;
 	ev_io_start(wk.loop, &k->io);
 }
 
-/* Wake the oldest waiting slots while the window has room. */
+/* Put a waiting slot's connection into the queue.  Returns 0, or -1 if
+ * the queue is full (the slot keeps waiting). */
+static int
+wake_enqueue(struct wake_slot *s)
+{
+	struct wake_msg m;
+
+	memset(&m, 0, sizeof(m));
+	m.id = s->id;
+	m.ino = net_inode(s->fd);
+	m.has_peer = (uint32_t)s->has_peer;
+	m.peer = s->peer;
+	if (net_send_fd(wk.q_near, &m, sizeof(m), s->fd) == -1) {
+		if (errno == EAGAIN || errno == ENOBUFS)
+			return -1;
+		log_warnx("cannot hand a client to the server for %s: %s",
+		    wk.wc.asked_str, strerror(errno));
+		wake_slot_free(s);
+		return 0;
+	}
+	/* The queue holds the connection now. */
+	close(s->fd);
+	s->fd = -1;
+	s->state = SLOT_QUEUED;
+	wk.inflight++;
+	wake_kick(s);
+	return 0;
+}
+
+/*
+ * Queue and wake the oldest waiting slots while the window has room.
+ * Acknowledgements are read as they come only while a client waits for
+ * room; otherwise with the next client or sweep, which spares this
+ * process a wakeup per client.
+ */
 static void
 wake_pump(void)
 {
-	struct wake_slot *s;
+	struct wake_slot *s, *next;
+	int blocked = 0;
 
-	for (s = TAILQ_FIRST(&wk.slots); s != NULL; s = TAILQ_NEXT(s, entry)) {
-		if (wk.inflight >= wk.window)
-			break;
+	for (s = TAILQ_FIRST(&wk.slots); s != NULL; s = next) {
+		next = TAILQ_NEXT(s, entry);
 		if (s->state != SLOT_WAITING)
 			continue;
-		s->state = SLOT_WOKEN;
-		wk.inflight++;
-		wake_kick(s);
+		if (wk.inflight >= wk.window || wake_enqueue(s) == -1) {
+			blocked = 1;
+			break;
+		}
+	}
+	if (blocked)
+		ev_io_start(wk.loop, &wk.ack_io);
+	else
+		ev_io_stop(wk.loop, &wk.ack_io);
+}
+
+static struct wake_slot *
+wake_slot_find(uint64_t id)
+{
+	struct wake_slot *s;
+
+	for (s = TAILQ_FIRST(&wk.slots); s != NULL; s = TAILQ_NEXT(s, entry))
+		if (s->id == id)
+			return s;
+	return NULL;
+}
+
+/* Acknowledgements from the servers: those clients are theirs now. */
+static void
+wake_acks(void)
+{
+	struct wake_ack ack;
+	struct wake_slot *s;
+
+	for (int i = 0; i < 1024; i++) {
+		ssize_t n = recv(wk.q_near, &ack, sizeof(ack), MSG_DONTWAIT);
+
+		if (n != (ssize_t)sizeof(ack)) {
+			if (n == -1 && errno != EAGAIN && errno != EINTR)
+				wake_exit("the queue failed");
+			return;
+		}
+		s = wake_slot_find(ack.id);
+		if (s != NULL && s->state == SLOT_QUEUED)
+			wake_slot_free(s);
 	}
 }
 
@@ -239,77 +341,40 @@ wake_data(struct rclient *rc, int fd, const struct sockaddr_storage *from)
 		s->peer = *from;
 	}
 	TAILQ_INSERT_TAIL(&wk.slots, s, entry);
+	if (wk.inflight >= wk.window)
+		wake_acks();
 	wake_pump();
 }
 
-static struct wake_slot *
-wake_slot_find(uint64_t id)
+static void
+wake_ack_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
-	struct wake_slot *s;
-
-	for (s = TAILQ_FIRST(&wk.slots); s != NULL; s = TAILQ_NEXT(s, entry))
-		if (s->id == id)
-			return s;
-	return NULL;
-}
-
-static int
-wake_token_ok(const uint8_t *t)
-{
-	uint8_t diff = 0;
-
-	for (size_t i = 0; i < WAKE_TOKEN_LEN; i++)
-		diff |= (uint8_t)(t[i] ^ wk.wc.token[i]);
-	return diff == 0;
+	(void)loop;
+	(void)w;
+	(void)revents;
+	wake_acks();
+	wake_pump();
 }
 
 static void
-wake_answer(int fd, const struct wake_req *req)
+wake_answer(int fd)
 {
-	union {
-		char buf[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	} u;
 	struct wake_resp resp;
-	struct iovec iov = {&resp, sizeof(resp)};
-	struct msghdr msg;
-	struct wake_slot *s = NULL;
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	int q = -1;
 
 	memset(&resp, 0, sizeof(resp));
-	memset(&msg, 0, sizeof(msg));
-	msg.msg_iov = &iov;
-	msg.msg_iovlen = 1;
-	if (req->kind == WAKE_REQ_ADDR) {
-		resp.asked = wk.wc.asked;
-		resp.asked_len = wk.wc.asked_len;
-	} else if (req->kind == WAKE_REQ_FD && wake_token_ok(req->token)) {
-		s = wake_slot_find(req->slot);
-		if (s == NULL) {
-			resp.status = ENOENT;
-		} else {
-			struct cmsghdr *cm;
-
-			resp.has_peer = (uint32_t)s->has_peer;
-			resp.peer = s->peer;
-			msg.msg_control = u.buf;
-			msg.msg_controllen = sizeof(u.buf);
-			cm = CMSG_FIRSTHDR(&msg);
-			cm->cmsg_level = SOL_SOCKET;
-			cm->cmsg_type = SCM_RIGHTS;
-			cm->cmsg_len = CMSG_LEN(sizeof(int));
-			memcpy(CMSG_DATA(cm), &s->fd, sizeof(int));
-		}
-	} else {
-		resp.status = EACCES;
+	resp.asked = wk.wc.asked;
+	resp.asked_len = wk.wc.asked_len;
+	/* The queue and the token go to the server's user (who could read
+	 * them out of the server anyway) and root; the address to anyone. */
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0 &&
+	    (cred.uid == geteuid() || cred.uid == 0)) {
+		memcpy(resp.token, wk.wc.token, WAKE_TOKEN_LEN);
+		q = wk.q_far;
 	}
-	if (sendmsg(fd, &msg, MSG_NOSIGNAL) == -1 && s != NULL) {
-		/* The shim went away: keep the slot for a retry. */
-		return;
-	}
-	if (s != NULL) {
-		wake_slot_free(s);
-		wake_pump();
-	}
+	(void)net_send_fd(fd, &resp, sizeof(resp), q);
 }
 
 static void
@@ -323,8 +388,8 @@ wake_asker_cb(struct ev_loop *loop, ev_io *w, int revents)
 	n = recv(a->fd, &req, sizeof(req), MSG_DONTWAIT);
 	if (n == -1 && (errno == EAGAIN || errno == EINTR))
 		return;
-	if (n == (ssize_t)sizeof(req))
-		wake_answer(a->fd, &req);
+	if (n == (ssize_t)sizeof(req) && req.kind == WAKE_REQ_ATTACH)
+		wake_answer(a->fd);
 	ev_io_stop(loop, w);
 	close(a->fd);
 	free(a);
@@ -355,7 +420,8 @@ wake_unix_cb(struct ev_loop *loop, ev_io *w, int revents)
 
 /*
  * Does a socket in LISTEN state with our inode still exist?  Asks the
- * kernel through NETLINK_SOCK_DIAG.  Returns 1, 0, or -1 (cannot tell).
+ * kernel through NETLINK_SOCK_DIAG, and notes the length of its accept
+ * queue in wk.acceptq.  Returns 1, 0, or -1 (cannot tell).
  */
 static int
 wake_listener_alive(void)
@@ -406,8 +472,10 @@ wake_listener_alive(void)
 			}
 			m = NLMSG_DATA(h);
 			if (m->idiag_inode == wk.wc.listener_ino &&
-			    ntohs(m->id.idiag_sport) == wk.lport)
+			    ntohs(m->id.idiag_sport) == wk.lport) {
 				found = 1;
+				wk.acceptq = m->idiag_rqueue;
+			}
 		}
 	}
 	close(fd);
@@ -434,6 +502,57 @@ wake_live_cb(struct ev_loop *loop, ev_timer *w, int revents)
 		wake_exit("the server's listener is closed");
 }
 
+/*
+ * Take back from the queue the clients that waited there longer than
+ * WAKE_SLOT_TTL (the oldest, at its head) and close them.  The first
+ * live one met goes back to the tail: any wake may take any client.
+ */
+static void
+wake_drain(ev_tstamp now)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	struct wake_msg m;
+	struct wake_slot *s;
+
+	for (unsigned i = 0; i <= wk.inflight; i++) {
+		struct iovec iov = {&m, sizeof(m)};
+		struct msghdr msg;
+		struct cmsghdr *cm;
+		int fd = -1;
+
+		memset(&msg, 0, sizeof(msg));
+		msg.msg_iov = &iov;
+		msg.msg_iovlen = 1;
+		msg.msg_control = u.buf;
+		msg.msg_controllen = sizeof(u.buf);
+		if (recvmsg(wk.q_far, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC) !=
+		    (ssize_t)sizeof(m))
+			return;
+		cm = CMSG_FIRSTHDR(&msg);
+		if (cm != NULL && cm->cmsg_level == SOL_SOCKET &&
+		    cm->cmsg_type == SCM_RIGHTS)
+			memcpy(&fd, CMSG_DATA(cm), sizeof(int));
+		if (fd == -1)
+			continue;
+		s = wake_slot_find(m.id);
+		if (s != NULL && now - s->at <= WAKE_SLOT_TTL) {
+			(void)net_send_fd(wk.q_near, &m, sizeof(m), fd);
+			close(fd);
+			return;
+		}
+		close(fd);
+		if (s != NULL) {
+			log_warnx("server for %s did not accept a client "
+				  "within %.0fs; dropped it",
+			    wk.wc.asked_str, WAKE_SLOT_TTL);
+			wake_slot_free(s);
+		}
+	}
+}
+
 /* Drop what the server never took; wake again what it may have lost. */
 static void
 wake_sweep_cb(struct ev_loop *loop, ev_timer *w, int revents)
@@ -443,15 +562,22 @@ wake_sweep_cb(struct ev_loop *loop, ev_timer *w, int revents)
 
 	(void)w;
 	(void)revents;
+	wake_acks();
+	s = TAILQ_FIRST(&wk.slots);
+	if (s != NULL && s->state == SLOT_QUEUED && now - s->at > WAKE_SLOT_TTL)
+		wake_drain(now);
 	for (s = TAILQ_FIRST(&wk.slots); s != NULL; s = next) {
 		next = TAILQ_NEXT(s, entry);
 		if (now - s->at > WAKE_SLOT_TTL) {
+			/* Waiting, or taken without an acknowledgement. */
 			log_warnx("server for %s did not accept a client "
 				  "within %.0fs; dropped it",
 			    wk.wc.asked_str, WAKE_SLOT_TTL);
 			wake_slot_free(s);
-		} else if (s->state == SLOT_WOKEN &&
-		    now - s->woken > WAKE_REWAKE) {
+		} else if (s->state == SLOT_QUEUED &&
+		    now - s->woken > WAKE_REWAKE && wk.acceptq == 0) {
+			/* Its wake is neither taken nor waiting in the
+			 * accept queue: it was lost. */
 			wake_kick(s);
 		}
 	}
@@ -483,6 +609,7 @@ wake_main(int ctl_fd)
 	char err[NET_ERR_LEN];
 	ssize_t n;
 	pid_t pid;
+	int q[2];
 
 	wk.ctl = ctl_fd;
 	n = recv(ctl_fd, &wk.wc, sizeof(wk.wc), 0);
@@ -520,7 +647,22 @@ wake_main(int ctl_fd)
 		wake_verdict(msg);
 		return 1;
 	}
-	wk.loop = ev_default_loop(EVFLAG_AUTO);
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC,
+		0, q) == -1) {
+		char msg[128];
+
+		snprintf(msg, sizeof(msg), "ERR %d cannot open the queue: %s",
+		    errno, strerror(errno));
+		wake_verdict(msg);
+		return 1;
+	}
+	wk.q_near = q[0];
+	wk.q_far = q[1];
+	/* poll(2), not epoll: every relay connection leaves this process
+	 * by SCM_RIGHTS while its file lives on, and an epoll set keeps
+	 * reporting such a file under its old fd number (libev rebuilds the
+	 * whole set when it sees that).  A helper watches a handful of fds. */
+	wk.loop = ev_default_loop(EVBACKEND_POLL);
 	TAILQ_INIT(&wk.slots);
 	wk.window = wk.wc.backlog < 1	      ? 1
 	    : wk.wc.backlog > WAKE_WINDOW_MAX ? WAKE_WINDOW_MAX
@@ -554,6 +696,7 @@ wake_main(int ctl_fd)
 	}
 	ev_io_init(&wk.unix_io, wake_unix_cb, wk.unix_fd, EV_READ);
 	ev_io_start(wk.loop, &wk.unix_io);
+	ev_io_init(&wk.ack_io, wake_ack_cb, wk.q_near, EV_READ);
 	ev_timer_init(&wk.live, wake_live_cb, WAKE_LIVENESS, WAKE_LIVENESS);
 	ev_timer_start(wk.loop, &wk.live);
 	ev_timer_init(&wk.sweep, wake_sweep_cb, 1.0, 1.0);

@@ -2,14 +2,18 @@
  * wake.h - what the preload library and its helper process say to each
  * other on this host.  Never crosses the network.
  *
- * For every client the helper dials the relay, then makes a "wake"
- * connection to the server's real (loopback) listener and writes a
- * wake_hdr on it.  The server's own accept() returns that connection; the
- * shim's accept hook recognises the header, asks the helper (over the
- * abstract UNIX socket WAKE_SOCK_FMT, named after the listener's loopback
- * port) for the relay connection with SCM_RIGHTS, and puts it in place of
- * the wake connection with dup3(2), so the server gets a socket connected
- * to its client through the relay.
+ * The helper owns a SOCK_SEQPACKET socket pair, the "queue".  For every
+ * client it sends the relay connection (SCM_RIGHTS, with a wake_msg) into
+ * the queue, then makes a "wake" connection to the server's real
+ * (loopback) listener and writes a wake_hdr on it.  Every server process
+ * holds the queue's far end (inherited over fork, or fetched with
+ * WAKE_REQ_ATTACH over the abstract UNIX socket WAKE_SOCK_FMT).  When the
+ * server's own accept() returns a wake, the shim's hook takes the next
+ * relay connection from the queue, puts it in place of the wake
+ * connection with dup3(2) and tells the helper which one it took
+ * (wake_ack).  Any wake may take any queued connection: wakes and queued
+ * connections come in pairs, so the counts match, and the accept path
+ * never waits for the helper to be scheduled.
  */
 #ifndef SHIM_WAKE_H
 #define SHIM_WAKE_H
@@ -22,7 +26,7 @@
 #include <sys/un.h>
 
 #define WAKE_MAGIC "RSHM"
-#define WAKE_VERSION 1
+#define WAKE_VERSION 2
 #define WAKE_TOKEN_LEN 16
 /* Abstract, after the NUL: the loopback port and the listener's inode.
  * The port alone is not enough: a helper outlives its listener by a few
@@ -49,30 +53,42 @@ struct wake_hdr {
 	uint8_t version;
 	uint8_t pad[3];
 	uint8_t token[WAKE_TOKEN_LEN]; /* proves the helper sent it */
-	uint64_t slot;		       /* which relay connection */
+	uint64_t id;		       /* the client it is for (logs only) */
+};
+
+/* helper -> queue, one message carrying the relay connection. */
+struct wake_msg {
+	uint64_t id;
+	uint64_t ino; /* the relay connection's inode */
+	uint32_t has_peer;
+	uint32_t pad;
+	struct sockaddr_storage peer; /* the real client, if known */
+};
+
+/* shim -> helper over the queue: "I took <id>". */
+struct wake_ack {
+	uint64_t id;
 };
 
 enum wake_req_kind {
-	WAKE_REQ_FD = 1,   /* give me the relay connection of <slot> */
-	WAKE_REQ_ADDR = 2, /* what address did the server ask for? */
+	/* What address did the server ask for?  To a process of the
+	 * helper's user, the answer also carries the token and the queue
+	 * (SCM_RIGHTS). */
+	WAKE_REQ_ATTACH = 1,
 };
 
-/* shim -> helper, one SOCK_SEQPACKET message. */
+/* shim -> helper, one SOCK_SEQPACKET message on the abstract socket. */
 struct wake_req {
 	uint32_t kind;
 	uint32_t pad;
-	uint64_t slot;
-	uint8_t token[WAKE_TOKEN_LEN];
 };
 
-/* helper -> shim, one message; with WAKE_REQ_FD it carries the fd. */
+/* helper -> shim, one message. */
 struct wake_resp {
 	int32_t status; /* 0, or an errno value */
-	uint32_t has_peer;
-	struct sockaddr_storage peer;  /* the real client, if known */
-	struct sockaddr_storage asked; /* WAKE_REQ_ADDR: requested addr */
 	uint32_t asked_len;
-	uint32_t pad;
+	struct sockaddr_storage asked; /* the address the server bound */
+	uint8_t token[WAKE_TOKEN_LEN]; /* with the queue only */
 };
 
 /*

@@ -42,6 +42,8 @@ shim_run reexec "$SSRV" -m epoll -x -l "0.0.0.0:$X_P"
 SP[reexec]=$SPID
 shim_run perconn "$SSRV" -X -r -l "0.0.0.0:$(free_port)"
 SP[perconn]=$SPID
+shim_run closefds "$SSRV" -m epoll -C -n 2 -l "0.0.0.0:$(free_port)"
+SP[closefds]=$SPID
 
 # --- IPv6 listener ---------------------------------------------------------------
 if pub=$(shim_public py6); then
@@ -202,6 +204,35 @@ if shim_ready reexec && pub=$(shim_public reexec); then
 	note "reexec: getsockname after exec reports $got (asked 0.0.0.0:$X_P)"
 else
 	fail "reexec: registers"
+fi
+
+# --- a daemon that closes the fds it did not open, then reuses the numbers ------
+# The shim's queue fd is among them: the workers must fetch it again, and
+# never take the server's own socket that now has its number.
+if shim_ready closefds && pub=$(shim_public closefds); then
+	check "closefds: served after the server closed the shim's fds" \
+	    ask -n 6 -d 0.1 "$(port_of "$pub")"
+	check "closefds: ... by both workers ($(distinct pid))" \
+	    test "$(distinct pid)" = 2
+	check "closefds: the server's socket on a reused fd number is untouched" \
+	    answers_all "held=5"
+	# A local connection that starts like a wake but has no token is a
+	# plain local client, bytes intact.
+	lport=$(ss -Hltnp | grep "pid=${SP[closefds]}," |
+	    sed -n 's/.* 127\.0\.0\.1:\([0-9]*\) .*/\1/p' | head -1)
+	forged=$(timeout 10 python3 -c '
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=8)
+s.sendall(b"RSHM" + b"x" * 28 + b" forged\n")
+print(s.makefile().readline().strip())' "$lport" 2>&1)
+	note "closefds: forged wake on 127.0.0.1:$lport answered: $forged"
+	check "closefds: a forged wake is served as the local client it is" \
+	    grep -q "peer=127.0.0.1:.* msg=RSHMxxxxxxxxxxxxxxxxxxxxxxxxxxxx forged" \
+	    <<<"$forged"
+	check "closefds: relayed clients are still served after it" \
+	    ask -n 2 "$(port_of "$pub")"
+else
+	fail "closefds: registers"
 fi
 
 # --- re-exec per connection ----------------------------------------------------------

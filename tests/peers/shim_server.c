@@ -4,7 +4,7 @@
  * accept their clients and manage their processes.
  *
  *   shim_server [-m MODE] [-n N] [-a full|small|null] -l ADDR [-l ADDR]...
- *               [-d PIDFILE] [-c [-L ADDR]] [-r|-R] [-x] [-X]
+ *               [-d PIDFILE] [-c [-L ADDR]] [-r|-R] [-x] [-X] [-C]
  *
  * -m accept   blocking accept() on the first listener (the default)
  *    accept4  blocking accept4(SOCK_NONBLOCK | SOCK_CLOEXEC)
@@ -33,12 +33,16 @@
  *             thread sigwait()s for it and reaps
  * -x          re-exec itself after listen(); the listeners are inherited
  * -X          per client: fork, and the child re-execs itself to serve it
+ * -C          after listen(), close every fd above 2 but the listeners
+ *             (as a daemon sheds what it inherited), then open a socket
+ *             pair on the lowest free numbers with 5 unread bytes in it;
+ *             every reply says how many are still there ("held=")
  *
  * stdout: "LISTEN <i> <address getsockname() reports>" per listener
  * ("EXEC LISTEN ..." after -x), then "READY".  Per client it reads one
  * line and answers one line:
  *   pid=P tid=T l=I fam=F alen=N guard=G nb=B cloexec=C peer=A unk=U
- *   msg=LINE
+ *   [held=H] msg=LINE
  * fam/alen/peer: what accept() filled in (-1/0/- with -a null, peer only
  * with -a full); guard: 1 if no
  * byte past the caller's addrlen was written; nb/cloexec: the flags of
@@ -55,6 +59,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/select.h>
 #include <sys/socket.h>
@@ -91,6 +96,8 @@ static struct {
 	int nfds;
 	const char *pidfile;
 	int clear_env;
+	int close_fds; /* -C */
+	int held[2];   /* -C: the socket pair, 5 bytes unread in held[0] */
 	const char *late_addr;
 	int reap;
 	int reexec;
@@ -116,7 +123,7 @@ ss_usage(void)
 	fprintf(stderr,
 	    "usage: shim_server [-m mode] [-n N] [-a full|small|"
 	    "null] -l ADDR... [-d pidfile] [-c [-L ADDR]] [-r|-R] "
-	    "[-x] [-X]\n");
+	    "[-x] [-X] [-C]\n");
 	exit(2);
 }
 
@@ -279,9 +286,9 @@ static void
 ss_answer(int fd, const char *info)
 {
 	struct timeval tv = {10, 0};
-	char line[256], reply[600];
+	char line[256], reply[600], extra[32] = "";
 	size_t n = 0;
-	int fl = fcntl(fd, F_GETFL);
+	int fl = fcntl(fd, F_GETFL), held = -1;
 
 	if (fl != -1)
 		(void)fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
@@ -296,9 +303,13 @@ ss_answer(int fd, const char *info)
 		n++;
 	}
 	line[n] = '\0';
-	snprintf(reply, sizeof(reply), "pid=%d tid=%ld %s unk=%d msg=%s\n",
+	if (ss.close_fds) {
+		(void)ioctl(ss.held[0], FIONREAD, &held);
+		snprintf(extra, sizeof(extra), " held=%d", held);
+	}
+	snprintf(reply, sizeof(reply), "pid=%d tid=%ld %s unk=%d%s msg=%s\n",
 	    (int)getpid(), (long)syscall(SYS_gettid), info, (int)ss_unknown,
-	    line);
+	    extra, line);
 	(void)!write(fd, reply, strlen(reply));
 	close(fd);
 }
@@ -594,13 +605,30 @@ ss_reexec(void)
 	ss_die("execv");
 }
 
+/* -C: what a daemon does to fds it did not open itself. */
+static void
+ss_close_fds(void)
+{
+	for (int fd = 3; fd < 1024; fd++) {
+		int keep = 0;
+
+		for (int i = 0; i < ss.nfds; i++)
+			keep |= ss.fds[i] == fd;
+		if (!keep)
+			close(fd);
+	}
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, ss.held) == -1 ||
+	    write(ss.held[1], "held!", 5) != 5)
+		ss_die("socketpair");
+}
+
 static void
 ss_parse(int argc, char **argv, const char **inherited, int *serve_fd,
     const char **serve_info)
 {
 	int c;
 
-	while ((c = getopt(argc, argv, "m:n:a:l:d:cL:rRxXF:S:")) != -1) {
+	while ((c = getopt(argc, argv, "m:n:a:l:d:cL:rRxXCF:S:")) != -1) {
 		switch (c) {
 		case 'm': {
 			size_t i;
@@ -654,6 +682,9 @@ ss_parse(int argc, char **argv, const char **inherited, int *serve_fd,
 			break;
 		case 'X':
 			ss.exec_per_conn = 1;
+			break;
+		case 'C':
+			ss.close_fds = 1;
 			break;
 		case 'F':
 			*inherited = optarg;
@@ -717,7 +748,7 @@ main(int argc, char **argv)
 	} else {
 		/* The listeners, in command-line order. */
 		optind = 1;
-		while ((c = getopt(argc, argv, "m:n:a:l:d:cL:rRxXF:S:")) != -1)
+		while ((c = getopt(argc, argv, "m:n:a:l:d:cL:rRxXCF:S:")) != -1)
 			if (c == 'l')
 				ss.fds[i++] = ss_listen(optarg);
 		if (ss.reexec)
@@ -729,6 +760,8 @@ main(int argc, char **argv)
 			if (ss.late_addr != NULL && ss.nfds < SS_MAX_LISTENERS)
 				ss.fds[ss.nfds++] = ss_listen(ss.late_addr);
 		}
+		if (ss.close_fds)
+			ss_close_fds();
 		ss_print_listeners("");
 	}
 	if (ss.nworkers > 0 && ss.mode != SS_THREADS) {
