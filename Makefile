@@ -40,11 +40,11 @@ CPPFLAGS += -D_GNU_SOURCE -DRELAY_VERSION='"$(VERSION)"' -Icommon
 CFLAGS   += -std=c11 $(OPT) $(WARN) $(SAN_FLAGS) -fstack-protector-strong \
 	    -D_FORTIFY_SOURCE=2 -MMD -MP
 LDFLAGS  += $(SAN_FLAGS) -Wl,-z,relro,-z,now
-EV_LIBS  := -lev -lsodium
+EV_LIBS  := -lev
 THREADS  := -pthread
 
 COMMON_SRC := common/log.c common/proto.c common/net.c common/pump.c \
-	      common/auth.c common/proxyproto.c common/flags.c
+	      common/auth.c common/sha256.c common/proxyproto.c common/flags.c
 RELAYD_SRC := $(wildcard relayd/*.c)
 HELPER_SRC := shim/helper.c shim/client.c shim/wake.c shim/standalone.c
 SHIM_SRC   := shim/shim.c

@@ -1,5 +1,5 @@
 /*
- * auth.c - HMAC-SHA256 proofs (libsodium).
+ * auth.c - HMAC-SHA256 proofs (sha256.c).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -7,10 +7,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <sodium.h>
-
 #include "auth.h"
 #include "proto.h"
+#include "sha256.h"
 
 int
 auth_load_secret(const char *path, unsigned char *secret, size_t cap,
@@ -47,17 +46,11 @@ auth_load_secret(const char *path, unsigned char *secret, size_t cap,
 static int
 auth_hmac(char *out, const unsigned char *secret, size_t len, const char *msg)
 {
-	crypto_auth_hmacsha256_state st;
-	unsigned char mac[crypto_auth_hmacsha256_BYTES];
+	uint8_t mac[SHA256_LEN];
 
-	if (sodium_init() < 0)
-		return -1;
-	crypto_auth_hmacsha256_init(&st, secret, len);
-	crypto_auth_hmacsha256_update(&st, (const unsigned char *)msg,
-	    strlen(msg));
-	crypto_auth_hmacsha256_final(&st, mac);
+	hmac_sha256(mac, secret, len, msg, strlen(msg));
 	proto_hex_encode(out, mac, sizeof(mac));
-	sodium_memzero(&st, sizeof(st));
+	explicit_bzero(mac, sizeof(mac));
 	return 0;
 }
 
@@ -92,12 +85,17 @@ auth_mac_pool(char *out, const unsigned char *secret, size_t len,
 	return auth_hmac(out, secret, len, msg);
 }
 
+/* In time independent of where the two differ. */
 static int
 auth_compare(const char *want, const char *got)
 {
+	volatile unsigned char diff = 0;
+
 	if (strlen(got) != AUTH_MAC_HEX)
 		return -1;
-	return sodium_memcmp(want, got, AUTH_MAC_HEX) == 0 ? 0 : -1;
+	for (size_t i = 0; i < AUTH_MAC_HEX; i++)
+		diff |= (unsigned char)(want[i] ^ got[i]);
+	return diff == 0 ? 0 : -1;
 }
 
 int

@@ -5,8 +5,8 @@
 set -eu
 
 what=${1:-test}
-build="gcc make pkg-config libev-dev libsodium-dev libcmocka-dev"
-test="$build python3 curl netcat-openbsd socat busybox nginx-light \
+build="gcc make pkg-config libev-dev"
+test="$build libcmocka-dev libsodium-dev python3 curl netcat-openbsd socat busybox nginx-light \
 redis-server redis-tools lighttpd wrk nodejs iproute2 procps mandoc \
 valgrind cppcheck clang-format openssh-server openssh-client systemd"
 bench="$test iperf3 haproxy gnuplot-nox"

@@ -20,6 +20,12 @@ $(BUILD)/tests/test_%: $(BUILD)/obj/tests/unit/test_%.o $(RELAYD_LIB_OBJS)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka $(EV_LIBS) $(THREADS) -lm
 
+# sha256.c is checked against libsodium, which only this test links.
+$(BUILD)/tests/test_sha256: $(BUILD)/obj/tests/unit/test_sha256.o \
+			    $(call obj,common/sha256.c common/proto.c)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka -lsodium
+
 $(BUILD)/tests/%: $(BUILD)/obj/tests/peers/%.o $(call obj,$(COMMON_SRC))
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(EV_LIBS) $(THREADS) -lm
