@@ -44,7 +44,8 @@ EV_LIBS  := -lev
 THREADS  := -pthread
 
 COMMON_SRC := common/log.c common/proto.c common/net.c common/pump.c \
-	      common/auth.c common/sha256.c common/proxyproto.c common/flags.c
+	      common/auth.c common/sha256.c common/proxyproto.c common/flags.c \
+	      common/fdpass.c
 RELAYD_SRC := $(wildcard relayd/*.c)
 HELPER_SRC := shim/helper.c shim/client.c shim/wake.c shim/standalone.c
 SHIM_SRC   := shim/shim.c
@@ -79,7 +80,8 @@ $(HELPER): $(call obj,$(HELPER_SRC) $(COMMON_SRC))
 
 # The shim runs inside other people's servers: only libc and libdl, and
 # only its hooks exported (-fvisibility=hidden above).
-$(SHIMLIB): $(call pic,$(SHIM_SRC) common/proto.c common/flags.c)
+$(SHIMLIB): $(call pic,$(SHIM_SRC) common/proto.c common/flags.c \
+		    common/fdpass.c)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -shared -o $@ $^ -ldl $(THREADS)
 

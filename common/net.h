@@ -58,9 +58,6 @@ int net_parse_hostport(const char *s, char *host, size_t hostlen,
  * line longer than <cap>.
  */
 ssize_t net_recv_line(int fd, char *buf, size_t cap, size_t *len);
-/* net_send_fd: one message of <len> bytes on a UNIX socket, carrying
- * <fd> (SCM_RIGHTS) unless it is -1; never blocks.  0 or -1. */
-int net_send_fd(int sock, const void *buf, size_t len, int fd);
 /* net_inode: the inode of <fd>, 0 if it has none. */
 uint64_t net_inode(int fd);
 /* net_is_temporary: accept(2) errors after which the listener lives. */

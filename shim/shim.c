@@ -42,6 +42,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fdpass.h"
 #include "flags.h"
 #include "proto.h"
 #include "wake.h"
@@ -506,42 +507,6 @@ shim_write_addr_file(const char *public)
  * wait for its verdict.  Returns 0 and fills l->public, or -1 with errno
  * set and the reason printed.
  */
-/*
- * Receive one message of at most <len> bytes into <buf>, and the fd it
- * carries (close-on-exec) into *fdp, or -1.  Never blocks.  Returns the
- * message's length or -1.
- */
-static ssize_t
-shim_recv_fd(int s, void *buf, size_t len, int *fdp)
-{
-	union {
-		char buf[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	} u;
-	struct iovec iov = {buf, len};
-	struct msghdr msg;
-	struct cmsghdr *cm;
-	ssize_t n;
-
-	*fdp = -1;
-	memset(&msg, 0, sizeof(msg));
-	msg.msg_iov = &iov;
-	msg.msg_iovlen = 1;
-	msg.msg_control = u.buf;
-	msg.msg_controllen = sizeof(u.buf);
-	do {
-		n = recvmsg(s, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
-	} while (n == -1 && errno == EINTR);
-	if (n == -1)
-		return -1;
-	for (cm = CMSG_FIRSTHDR(&msg); cm != NULL; cm = CMSG_NXTHDR(&msg, cm))
-		if (cm->cmsg_level == SOL_SOCKET &&
-		    cm->cmsg_type == SCM_RIGHTS &&
-		    cm->cmsg_len == CMSG_LEN(sizeof(int)))
-			memcpy(fdp, CMSG_DATA(cm), sizeof(int));
-	return n;
-}
-
 static int
 shim_register(struct shim_listener *l, int backlog)
 {
@@ -671,8 +636,7 @@ shim_register(struct shim_listener *l, int backlog)
 	do {
 		r = poll(&pfd, 1, shim_cfg.timeout_ms + SHIM_HELPER_WAIT_MS);
 	} while (r == -1 && errno == EINTR);
-	n = r == 1 ? shim_recv_fd(sv[0], reply, sizeof(reply) - 1, &l->qfd)
-		   : -1;
+	n = r == 1 ? fdpass_recv(sv[0], reply, sizeof(reply) - 1, &l->qfd) : -1;
 	close(sv[0]);
 	if (n <= 0) {
 		shim_log("cannot register %s with relay %s:%s: no answer from "
@@ -851,7 +815,7 @@ shim_attach(unsigned lport, uint64_t hino, struct wake_resp *resp, int *qfd)
 			r = poll(&pfd, 1, SHIM_HELPER_WAIT_MS);
 		} while (r == -1 && errno == EINTR);
 		r = r == 1 &&
-			shim_recv_fd(s, resp, sizeof(*resp), qfd) ==
+			fdpass_recv(s, resp, sizeof(*resp), qfd) ==
 			    (ssize_t)sizeof(*resp)
 		    ? 0
 		    : -1;
@@ -969,17 +933,21 @@ shim_queue(uint64_t lino, struct shim_wake_info *w)
 	pthread_mutex_unlock(&shim_lock);
 	if (shim_attach(w->lport, w->hino, &resp, &qfd) == -1 || qfd == -1)
 		return -1;
-	w->qfd = qfd;
-	w->qino = shim_ino(qfd);
+	w->qfd = -1;
 	pthread_mutex_lock(&shim_lock);
-	if (shim_lst[w->idx].ino == lino && shim_lst[w->idx].qfd == -1) {
-		shim_lst[w->idx].qfd = qfd;
-		shim_lst[w->idx].qino = w->qino;
-		qfd = -1;
+	if (shim_lst[w->idx].ino == lino) {
+		if (shim_lst[w->idx].qfd == -1) {
+			shim_lst[w->idx].qfd = qfd;
+			shim_lst[w->idx].qino = shim_ino(qfd);
+			qfd = -1;
+		}
+		/* Ours, or the copy of a thread that was quicker. */
+		w->qfd = shim_lst[w->idx].qfd;
+		w->qino = shim_lst[w->idx].qino;
 	}
 	pthread_mutex_unlock(&shim_lock);
 	if (qfd != -1)
-		close(qfd); /* another thread was quicker */
+		close(qfd);
 	return w->qfd;
 }
 
@@ -1096,7 +1064,7 @@ shim_take_wake(int afd, uint64_t lino, struct shim_wake_info *w, int flags,
 	 * the helper, which closed first, keeps no TIME_WAIT either. */
 	q = shim_queue(lino, w);
 	if (q == -1 ||
-	    shim_recv_fd(q, &m, sizeof(m), &rfd) != (ssize_t)sizeof(m)) {
+	    fdpass_recv(q, &m, sizeof(m), &rfd) != (ssize_t)sizeof(m)) {
 		/* Another process took this wake's client: a repeated wake
 		 * after a lost one. */
 		if (shim_cfg.debug)

@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "auth.h"
+#include "fdpass.h"
 #include "client.h"
 #include "log.h"
 #include "net.h"
@@ -92,11 +93,24 @@ static struct {
 	TAILQ_HEAD(wake_slot_list, wake_slot) slots;
 } wk;
 
+/*
+ * Close what is still queued: a server process may hold the queue after
+ * its listener is gone, and the clients in it would wait for nothing.
+ */
 static void
 wake_exit(const char *why)
 {
+	struct wake_msg m;
+	int fd;
+
 	if (why != NULL && wk.wc.debug)
 		log_info("helper for %s exits: %s", wk.wc.asked_str, why);
+	for (int i = 0; wk.q_far > 0 && i < WAKE_WINDOW_MAX * 2; i++) {
+		if (fdpass_recv(wk.q_far, &m, sizeof(m), &fd) == -1)
+			break;
+		if (fd != -1)
+			close(fd);
+	}
 	exit(0);
 }
 
@@ -106,7 +120,7 @@ wake_verdict(const char *msg)
 {
 	if (wk.ctl == -1)
 		return;
-	(void)net_send_fd(wk.ctl, msg, strlen(msg),
+	(void)fdpass_send(wk.ctl, msg, strlen(msg),
 	    strncmp(msg, "OK", 2) == 0 ? wk.q_far : -1);
 	close(wk.ctl);
 	wk.ctl = -1;
@@ -244,7 +258,7 @@ wake_enqueue(struct wake_slot *s)
 	m.ino = net_inode(s->fd);
 	m.has_peer = (uint32_t)s->has_peer;
 	m.peer = s->peer;
-	if (net_send_fd(wk.q_near, &m, sizeof(m), s->fd) == -1) {
+	if (fdpass_send(wk.q_near, &m, sizeof(m), s->fd) == -1) {
 		if (errno == EAGAIN || errno == ENOBUFS)
 			return -1;
 		log_warnx("cannot hand a client to the server for %s: %s",
@@ -374,7 +388,7 @@ wake_answer(int fd)
 		memcpy(resp.token, wk.wc.token, WAKE_TOKEN_LEN);
 		q = wk.q_far;
 	}
-	(void)net_send_fd(fd, &resp, sizeof(resp), q);
+	(void)fdpass_send(fd, &resp, sizeof(resp), q);
 }
 
 static void
@@ -510,36 +524,22 @@ wake_live_cb(struct ev_loop *loop, ev_timer *w, int revents)
 static void
 wake_drain(ev_tstamp now)
 {
-	union {
-		char buf[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	} u;
 	struct wake_msg m;
 	struct wake_slot *s;
+	int fd;
 
 	for (unsigned i = 0; i <= wk.inflight; i++) {
-		struct iovec iov = {&m, sizeof(m)};
-		struct msghdr msg;
-		struct cmsghdr *cm;
-		int fd = -1;
-
-		memset(&msg, 0, sizeof(msg));
-		msg.msg_iov = &iov;
-		msg.msg_iovlen = 1;
-		msg.msg_control = u.buf;
-		msg.msg_controllen = sizeof(u.buf);
-		if (recvmsg(wk.q_far, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC) !=
-		    (ssize_t)sizeof(m))
+		if (fdpass_recv(wk.q_far, &m, sizeof(m), &fd) !=
+		    (ssize_t)sizeof(m)) {
+			if (fd != -1)
+				close(fd);
 			return;
-		cm = CMSG_FIRSTHDR(&msg);
-		if (cm != NULL && cm->cmsg_level == SOL_SOCKET &&
-		    cm->cmsg_type == SCM_RIGHTS)
-			memcpy(&fd, CMSG_DATA(cm), sizeof(int));
+		}
 		if (fd == -1)
 			continue;
 		s = wake_slot_find(m.id);
 		if (s != NULL && now - s->at <= WAKE_SLOT_TTL) {
-			(void)net_send_fd(wk.q_near, &m, sizeof(m), fd);
+			(void)fdpass_send(wk.q_near, &m, sizeof(m), fd);
 			close(fd);
 			return;
 		}

@@ -235,6 +235,42 @@ else
 	fail "closefds: registers"
 fi
 
+# --- a server that closes its listener with clients waiting, and lives on ------
+# It still holds the helper's queue: the helper, leaving with the
+# listener, must close the clients queued there instead of leaving them
+# to wait as long as the server lives.  It listens, never accepts, and
+# closes its listener after 4 s.
+shim_run closer python3 -c '
+import socket, sys, time
+s = socket.socket()
+s.bind(("0.0.0.0", int(sys.argv[1])))
+s.listen(8)
+time.sleep(4)
+s.close()
+time.sleep(60)' "$(free_port)"
+SP[closer]=$SPID
+if pub=$(shim_public closer); then
+	timeout 30 python3 -c '
+import socket, sys, time
+cs = [socket.create_connection(("127.0.0.1", int(sys.argv[1])), 5)
+      for _ in range(2)]
+t0 = time.time()
+for c in cs:
+    c.settimeout(25)
+    try:
+        while c.recv(4096):
+            pass
+    except OSError:
+        pass
+print("%.1f" % (time.time() - t0))' "$(port_of "$pub")" >"$T/closer.t" 2>&1
+	took=$(cat "$T/closer.t")
+	check "closer: its queued clients are closed when its listener goes (${took}s)" \
+	    awk -v t="$took" 'BEGIN { exit !(t + 0 > 0 && t + 0 < 15) }'
+	check "closer: the server lives on" alive "${SP[closer]}"
+else
+	fail "closer: registers"
+fi
+
 # --- re-exec per connection ----------------------------------------------------------
 if shim_ready perconn && pub=$(shim_public perconn); then
 	check "perconn: clients served by re-exec'd children" \

@@ -2,7 +2,8 @@
 # shim_nginx.sh - an unmodified Debian nginx under librelayshim.so, reached
 # through relayd: 2 worker processes, daemon on (it forks and the parent
 # exits after listen()), accept_mutex on and off (EPOLLEXCLUSIVE), a v4
-# and a [::] listener; a HUP reload and a USR2 binary upgrade.  Both
+# and a [::] listener, a listener per worker (reuseport); a HUP reload
+# and a USR2 binary upgrade.  Both
 # workers must serve, wrk must see no error, and no helper may outlive
 # nginx.
 . "$(dirname "$0")/lib.sh"
@@ -80,7 +81,7 @@ run_nginx() {
 	master=$MASTER
 	relay_addr "$name" "$d/addr" || return
 	check "$name: the shim names the public address on stderr" \
-	    grep -Fxq "relayshim: $listen -> $ADDR" "$d/stderr"
+	    grep -Fxq "relayshim: ${listen%% *} -> $ADDR" "$d/stderr"
 	not_listening "$name" "$port"
 	track_helpers "$name" "$master" $(pgrep -P "$master")
 	shim_loaded "$name" "$(pgrep -P "$master" | head -1)"
@@ -195,5 +196,9 @@ P=$(free_port)
 run_nginx v4-mutex-on "0.0.0.0:$P" on "$P"
 P=$(free_port ::1)
 run_nginx v6-mutex-on "[::]:$P" on "$P"
+# One listening socket per worker (SO_REUSEPORT): the kernel spreads the
+# wakes over sockets that share one registration.
+P=$(free_port)
+run_nginx v4-reuseport "0.0.0.0:$P reuseport" off "$P"
 run_nginx_reload v4-reload "$(free_port)"
 finish

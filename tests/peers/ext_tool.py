@@ -22,12 +22,11 @@ import socket
 import sys
 import time
 
+from peerlib import die
+
 TIMEOUT = 10.0
 
 
-def die(msg):
-    sys.stderr.write("ext_tool: %s\n" % msg)
-    sys.exit(1)
 
 
 class Line:

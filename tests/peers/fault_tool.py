@@ -58,21 +58,13 @@ import sys
 import threading
 import time
 
+from peerlib import die, opt, payload
+
 DEADLINE = 90.0
 
 
-def die(msg):
-    sys.stderr.write("fault_tool: %s\n" % msg)
-    sys.exit(1)
 
 
-def opt(args, name, default):
-    if name in args:
-        i = args.index(name)
-        v = args[i + 1]
-        del args[i:i + 2]
-        return type(default)(v)
-    return default
 
 
 def out(line):
@@ -361,7 +353,7 @@ def cmd_noread(args):
                     raise EOFError("no seed line")
                 hdr += b
             seed = int(hdr[5:15])
-            want = hashlib.sha256(random.Random(seed).randbytes(nbytes))
+            want = hashlib.sha256(payload(nbytes, seed))
             h = hashlib.sha256()
             got = 0
             while True:
@@ -596,7 +588,7 @@ def cmd_push_server(args):
         try:
             c.settimeout(DEADLINE)
             c.sendall(b"seed=%010d\n" % seed)
-            data = random.Random(seed).randbytes(nbytes)
+            data = payload(nbytes, seed)
             c.sendall(data)
         except OSError:
             pass

@@ -16,18 +16,16 @@ Every mode is bounded in time; a mode exits 0 when its check held and 1
 """
 import hashlib
 import os
-import random
 import socket
 import sys
 import threading
 import time
 
+from peerlib import die, opt, payload
+
 DEADLINE = 60.0
 
 
-def die(msg):
-    sys.stderr.write("relay_tool: %s\n" % msg)
-    sys.exit(1)
 
 
 def dial(host, port, timeout=DEADLINE):
@@ -36,8 +34,6 @@ def dial(host, port, timeout=DEADLINE):
     return s
 
 
-def payload(n, seed):
-    return random.Random(seed).randbytes(n)
 
 
 def echo_once(host, port, data, timeout=DEADLINE):
@@ -72,13 +68,6 @@ def echo_once(host, port, data, timeout=DEADLINE):
     return b"".join(got)
 
 
-def opt(args, name, default):
-    if name in args:
-        i = args.index(name)
-        v = args[i + 1]
-        del args[i:i + 2]
-        return type(default)(v)
-    return default
 
 
 def cmd_echo(args):

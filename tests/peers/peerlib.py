@@ -1,0 +1,28 @@
+"""peerlib.py - what the Python test peers share (relay_tool.py,
+fault_tool.py, ext_tool.py): dying with a message, "-name value" options,
+reproducible payloads.  Imported from the peers' own directory, which
+Python puts first on sys.path when it runs one of them."""
+import os
+import random
+import sys
+
+
+def die(msg):
+    """Print "<tool>: msg" on stderr and exit 1."""
+    sys.stderr.write("%s: %s\n" % (os.path.basename(sys.argv[0])[:-3], msg))
+    sys.exit(1)
+
+
+def opt(args, name, default):
+    """Remove "<name> <value>" from args; the value, typed as default."""
+    if name in args:
+        i = args.index(name)
+        v = args[i + 1]
+        del args[i:i + 2]
+        return type(default)(v)
+    return default
+
+
+def payload(n, seed):
+    """n pseudo-random bytes, the same for the same seed."""
+    return random.Random(seed).randbytes(n)
