@@ -1031,7 +1031,7 @@ shim_take_wake(int afd, uint64_t lino, struct shim_wake_info *w, int flags,
     struct sockaddr_storage *peer, socklen_t *peer_len)
 {
 	struct wake_hdr hdr;
-	struct wake_msg m;
+	struct wake_msg m = {0};
 	struct wake_ack ack;
 	struct pollfd pfd = {afd, POLLIN, 0};
 	uint8_t diff = 0;

@@ -100,7 +100,7 @@ static struct {
 static void
 wake_exit(const char *why)
 {
-	struct wake_msg m;
+	struct wake_msg m = {0};
 	int fd;
 
 	if (why != NULL && wk.wc.debug)
@@ -524,7 +524,7 @@ wake_live_cb(struct ev_loop *loop, ev_timer *w, int revents)
 static void
 wake_drain(ev_tstamp now)
 {
-	struct wake_msg m;
+	struct wake_msg m = {0};
 	struct wake_slot *s;
 	int fd;
 
