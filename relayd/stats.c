@@ -29,12 +29,22 @@ struct stats_reg {
 	unsigned cport, sport;
 };
 
+enum stats_conn_state {
+	STATS_CONN_READING, /* the request line, or an HTTP request's head */
+	STATS_CONN_WRITING, /* the answer, as fast as the peer takes it */
+};
+
+/* One metrics request; both states together are bounded by its timer,
+ * and neither ever blocks the main thread, which accepts servers. */
 struct stats_conn {
 	ev_io io;
 	ev_timer timer;
+	enum stats_conn_state state;
 	int fd;
 	size_t len;
 	char req[STATS_REQ_MAX];
+	char *out; /* STATS_CONN_WRITING: the whole answer */
+	size_t outlen, outoff;
 };
 
 static pthread_mutex_t stats_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -191,32 +201,68 @@ stats_conn_close(struct ev_loop *loop, struct stats_conn *c)
 	ev_io_stop(loop, &c->io);
 	ev_timer_stop(loop, &c->timer);
 	close(c->fd);
+	free(c->out);
 	free(c);
 	stats_nconns--;
 }
 
 static void
-stats_send_all(int fd, const char *p, size_t n)
+stats_write_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
-	/* Small replies to a local operator; a short blocking write is
-	 * acceptable, bounded by SO_SNDTIMEO. */
-	while (n > 0) {
-		ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+	struct stats_conn *c = w->data;
 
-		if (w <= 0)
+	(void)revents;
+	while (c->outoff < c->outlen) {
+		ssize_t n = send(c->fd, c->out + c->outoff,
+		    c->outlen - c->outoff, MSG_NOSIGNAL | MSG_DONTWAIT);
+
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1 && errno == EAGAIN)
 			return;
-		p += w;
-		n -= (size_t)w;
+		if (n <= 0) {
+			stats_conn_close(loop, c);
+			return;
+		}
+		c->outoff += (size_t)n;
 	}
+	(void)shutdown(c->fd, SHUT_WR);
+	stats_conn_close(loop, c);
+}
+
+/* The answer to a complete request: the text, after HTTP headers for a
+ * GET.  Returns 0, or -1 out of memory. */
+static int
+stats_answer(struct stats_conn *c, int http)
+{
+	char hdr[160];
+	size_t blen, hl = 0;
+	char *body = stats_render(&blen);
+
+	if (body == NULL)
+		return -1;
+	if (http)
+		hl = (size_t)snprintf(hdr, sizeof(hdr),
+		    "HTTP/1.0 200 OK\r\nContent-Type: text/plain; "
+		    "version=0.0.4\r\nContent-Length: %zu\r\nConnection: "
+		    "close\r\n\r\n",
+		    blen);
+	c->out = malloc(hl + blen);
+	if (c->out == NULL) {
+		free(body);
+		return -1;
+	}
+	memcpy(c->out, hdr, hl);
+	memcpy(c->out + hl, body, blen);
+	free(body);
+	c->outlen = hl + blen;
+	return 0;
 }
 
 static void
 stats_conn_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct stats_conn *c = w->data;
-	struct timeval tv = {.tv_sec = 2};
-	char *body, hdr[160];
-	size_t blen;
 	ssize_t n;
 	int http;
 
@@ -238,33 +284,29 @@ stats_conn_cb(struct ev_loop *loop, ev_io *w, int revents)
 			stats_conn_close(loop, c);
 		return;
 	}
-	body = stats_render(&blen);
-	if (body == NULL) {
+	if (stats_answer(c, http) == -1) {
 		stats_conn_close(loop, c);
 		return;
 	}
-	net_set_nonblock(c->fd, 0);
-	(void)setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	if (http) {
-		int hl = snprintf(hdr, sizeof(hdr),
-		    "HTTP/1.0 200 OK\r\nContent-Type: text/plain; "
-		    "version=0.0.4\r\nContent-Length: %zu\r\nConnection: "
-		    "close\r\n\r\n",
-		    blen);
-
-		stats_send_all(c->fd, hdr, (size_t)hl);
-	}
-	stats_send_all(c->fd, body, blen);
-	free(body);
-	shutdown(c->fd, SHUT_WR);
-	stats_conn_close(loop, c);
+	c->state = STATS_CONN_WRITING;
+	ev_io_stop(loop, &c->io);
+	ev_io_init(&c->io, stats_write_cb, c->fd, EV_WRITE);
+	c->io.data = c;
+	ev_io_start(loop, &c->io);
+	stats_write_cb(loop, &c->io, EV_WRITE);
 }
 
 static void
 stats_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
+	struct stats_conn *c = w->data;
+
 	(void)revents;
-	stats_conn_close(loop, w->data);
+	log_debug("metrics: %s within 5 s; closed",
+	    c->state == STATS_CONN_READING
+		? "no complete request"
+		: "the reader did not take the answer");
+	stats_conn_close(loop, c);
 }
 
 static void
@@ -284,6 +326,7 @@ stats_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 	}
 	stats_nconns++;
 	c->fd = fd;
+	c->state = STATS_CONN_READING;
 	ev_io_init(&c->io, stats_conn_cb, fd, EV_READ);
 	ev_timer_init(&c->timer, stats_timeout_cb, 5.0, 0.);
 	c->io.data = c->timer.data = c;

@@ -128,6 +128,15 @@ nth_public_port() {
 fd_count() { ls "/proc/$1/fd" 2>/dev/null | wc -l; }
 alive() { kill -0 "$1" 2>/dev/null; }
 listening() { ss -Hltn "sport = :$1" 2>/dev/null | grep -q LISTEN; }
+# bound_publicly PORT: something listens on PORT at an address other than
+# loopback.  relayd's listeners do not count (its ephemeral public ports
+# may take any number), nor loopback ones: the shim's own loopback port
+# may happen to get the number a test asked for.
+bound_publicly() {
+	ss -Hltnp "sport = :$1" 2>/dev/null | grep -v '"relayd"' |
+	    awk '{ print $4 }' | grep -Evq '^(127\.|\[::1\]|\[::ffff:127\.)'
+}
+not_bound_publicly() { ! bound_publicly "$1"; }
 
 # finish: exit status for tests/run.sh.
 finish() { [ "$NFAIL" = 0 ]; exit $?; }

@@ -39,7 +39,7 @@ if PUB=$(shim_public py); then
 	    bash -c '! curl -s --max-time 10 "http://$1/" | grep -q RSHM' _ \
 	    "$PUB"
 	check "http.server: the asked port $P is not bound" \
-	    bash -c '! ss -Hltnp | grep -v \"relayd\" | grep -Eq "[:.]$1 "' _ "$P"
+	    not_bound_publicly "$P"
 	check "http.server: logs the requests" \
 	    grep -q '"GET /index.txt HTTP/1.1" 200' "$T/py.err"
 	check "relayd: one registration for it" \

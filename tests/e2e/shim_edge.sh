@@ -53,7 +53,7 @@ if pub=$(shim_public py6); then
 	check "v6: curl through the relay" \
 	    test "$(curl -sS --max-time 10 "http://$pub/v6.txt")" = six
 	check "v6: [::]:$V6_P is not bound" \
-	    bash -c '! ss -Hltnp | grep -v \"relayd\" | grep -Eq "[:.]$1 "' _ "$V6_P"
+	    not_bound_publicly "$V6_P"
 else
 	fail "v6: http.server on [::] registers"
 fi

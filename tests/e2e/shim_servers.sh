@@ -41,7 +41,7 @@ if pub=$(shim_public node); then
 		"http://$1/n{}" >"$2" && test "$(grep -c "^node GET /n" "$2")" = 20
 	    ' _ "$pub" "$T/node.par"
 	check "node: the asked port is not bound" \
-	    bash -c '! ss -Hltn | grep -Eq "[:.]$1 "' _ "$NODE_P"
+	    not_bound_publicly "$NODE_P"
 else
 	fail "node: registers with the relay"
 fi

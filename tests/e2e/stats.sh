@@ -374,4 +374,76 @@ else
 	fail "relayd starts with -stats $U"
 fi
 
+# ---- a metrics reader that does not read --------------------------------------
+# 1,500 registrations make an answer larger than a UNIX socket's send
+# buffer; a reader that never reads must not hold up the main thread,
+# which accepts the servers: other metrics readers and new registrations
+# go on, and the stuck reader is closed after 5 s.
+U=$T/stuck.sock
+if start_relayd -stats "$U" -max-regs 2000 -max-regs-per-ip 2000; then
+	timeout 90 python3 - "$RELAYD_PORT" "$U" >"$T/stuck.out" 2>&1 <<'PY'
+import socket, sys, time
+ctl, path = int(sys.argv[1]), sys.argv[2]
+
+def dial():
+    c = socket.socket(socket.AF_UNIX)
+    c.settimeout(10)
+    c.connect(path)
+    c.sendall(b"GET /metrics HTTP/1.0\r\n\r\n")
+    return c
+
+def get():
+    t0 = time.time()
+    c = dial()
+    n = 0
+    while True:
+        b = c.recv(65536)
+        if not b:
+            break
+        n += len(b)
+    return n, time.time() - t0
+
+regs = [socket.create_connection(("127.0.0.1", ctl), 5) for _ in range(1500)]
+while True:                     # until relayd lists them all
+    n, _ = get()
+    if n > 1500 * 200:
+        break
+    time.sleep(0.2)
+print("answer bytes", n)
+stuck = dial()
+time.sleep(0.5)
+t0 = time.time()
+r = socket.create_connection(("127.0.0.1", ctl), 5)
+r.settimeout(10)
+r.sendall(b"[HELLO] v=1 ka=10 ext=addr\n")
+ok = r.recv(4096)
+print("registration %.2f s %s" % (time.time() - t0, ok[:4].decode()))
+n, took = get()
+print("other reader %.2f s" % took)
+time.sleep(6)                   # never read before relayd gives up
+got = 0
+try:
+    while True:
+        b = stuck.recv(65536)
+        if not b:
+            break
+        got += len(b)
+except OSError:
+    pass
+print("stuck reader closed after %d of %d bytes" % (got, n))
+PY
+	note "$(tr '\n' ';' <"$T/stuck.out")"
+	check "stuck reader: the answer is larger than a socket buffer" \
+	    awk '/^answer bytes/ { exit !($3 > 300000) }' "$T/stuck.out"
+	check "stuck reader: another reader is answered at once" \
+	    awk '/^other reader/ { exit !($3 < 1) }' "$T/stuck.out"
+	check "stuck reader: relayd still answers a new registration at once" \
+	    awk '/^registration/ { exit !($2 < 1 && $4 == "[OK]") }' "$T/stuck.out"
+	check "stuck reader: closed by relayd, the answer cut short" \
+	    awk '/^stuck reader closed/ { exit !($5 < $7) }' "$T/stuck.out"
+	check "stuck reader: relayd is alive" alive "$RELAYD_PID"
+else
+	fail "relayd starts with -stats $U -max-regs 2000"
+fi
+
 finish
