@@ -16,6 +16,7 @@ TBIN=$TOP/$BUILD/tests
 RELAYD=$BIN/relayd
 HELPER=$BIN/relayshim
 SHIM=$TOP/$BUILD/lib/librelayshim.so
+RELAY_TOOL="python3 $TOP/tests/peers/relay_tool.py"
 T=$(mktemp -d "${TMPDIR:-/tmp}/relay-e2e.XXXXXX")
 PIDS=()
 NFAIL=0
@@ -123,6 +124,18 @@ nth_public_port() {
 	    return 1
 	grep 'Serving relay requests on port' "$log" | sed -n "${n}p" |
 	    sed 's/.*on port \([0-9]*\).*/\1/'
+}
+
+# tool NAME ARGS...: run tests/peers/relay_tool.py ARGS as the check
+# NAME (its exit status); what it printed becomes a note.
+tool() {
+	local name=$1 out rc
+	shift
+	out=$(timeout 90 $RELAY_TOOL "$@" 2>&1)
+	rc=$?
+	check "$name" test $rc = 0
+	[ -n "$out" ] && note "$out"
+	return $rc
 }
 
 fd_count() { ls "/proc/$1/fd" 2>/dev/null | wc -l; }

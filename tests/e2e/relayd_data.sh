@@ -5,19 +5,6 @@
 # the original helper's quirks, since the other tests lean on them.
 . "$(dirname "$0")/lib.sh"
 
-TOOL="python3 $TOP/tests/peers/relay_tool.py"
-
-# tool NAME ARGS...: run relay_tool; PASS/FAIL on its exit status.
-tool() {
-	local name=$1 out
-	shift
-	out=$(timeout 90 $TOOL "$@" 2>&1)
-	local rc=$?
-	check "$name" test $rc = 0
-	[ -n "$out" ] && note "$out"
-	return $rc
-}
-
 # --- orig_helper against a fake relay: is it faithful? -------------------
 fake=$T/fake.py
 cat >"$fake" <<'PY'
@@ -122,7 +109,7 @@ tool "data: 200 concurrent clients served intact" \
 check "data: relayd alive after load" alive "$RELAYD_PID"
 
 # --- half-close, both ways -------------------------------------------------
-spawn "$T/late.log" $TOOL srv-late-reply "$T/late.port"
+spawn "$T/late.log" $RELAY_TOOL srv-late-reply "$T/late.port"
 wait_for 5 test -s "$T/late.port"
 spawn "$T/h2.log" "$TBIN/orig_helper" -host 127.0.0.1 -port "$RELAYD_PORT" \
     -to "127.0.0.1:$(cat "$T/late.port")"
@@ -144,7 +131,7 @@ PY
 check "data: client shuts write first, still gets the reply ($got)" \
     test "$got" = "reply-after-client-FIN request"
 
-spawn "$T/shut.log" $TOOL srv-shut-first "$T/shut.port" "$T/shut.got"
+spawn "$T/shut.log" $RELAY_TOOL srv-shut-first "$T/shut.port" "$T/shut.got"
 wait_for 5 test -s "$T/shut.port"
 spawn "$T/h3.log" "$TBIN/orig_helper" -host 127.0.0.1 -port "$RELAYD_PORT" \
     -to "127.0.0.1:$(cat "$T/shut.port")"

@@ -4,18 +4,6 @@
 # registrations; and IPv6 binding.
 . "$(dirname "$0")/lib.sh"
 
-TOOL="python3 $TOP/tests/peers/relay_tool.py"
-
-tool() {
-	local name=$1 out
-	shift
-	out=$(timeout 90 $TOOL "$@" 2>&1)
-	local rc=$?
-	check "$name" test $rc = 0
-	[ -n "$out" ] && note "$out"
-	return $rc
-}
-
 # fd_at_most PID MAX: relayd's fd count is at most MAX.
 fd_at_most() { [ "$(fd_count "$1")" -le "$2" ]; }
 
@@ -35,7 +23,7 @@ spawn "$T/h1.log" "$TBIN/orig_helper" -host 127.0.0.1 -port "$RELAYD_PORT" \
     -echo
 cport=$(nth_public_port 1)
 tool "emfile: a session before the flood" echo 127.0.0.1 "$cport"
-spawn "$T/hold.log" $TOOL hold 127.0.0.1 "$cport" -n 120 \
+spawn "$T/hold.log" $RELAY_TOOL hold 127.0.0.1 "$cport" -n 120 \
     -ready "$T/hold.ready" -until "$T/hold.release"
 hold_pid=$SPAWNED
 check "emfile: 120 clients connect" wait_for 20 test -s "$T/hold.ready"
@@ -52,7 +40,7 @@ wait "$hold_pid" 2>/dev/null
 served=0
 t0=$(date +%s%N)
 for try in $(seq 1 15); do
-	if timeout 5 $TOOL echo 127.0.0.1 "$cport" >/dev/null 2>&1; then
+	if timeout 5 $RELAY_TOOL echo 127.0.0.1 "$cport" >/dev/null 2>&1; then
 		served=1
 		break
 	fi

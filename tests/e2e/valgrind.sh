@@ -6,7 +6,6 @@
 # and valgrind must have said nothing.  Also relayd -user nobody: the
 # privilege drop after binding, and service after it.
 . "$(dirname "$0")/lib.sh"
-RTOOL="python3 $TOP/tests/peers/relay_tool.py"
 
 # --- -user nobody ----------------------------------------------------------------
 if [ "$(id -u)" = 0 ] && getent passwd nobody >/dev/null; then
@@ -21,7 +20,7 @@ if [ "$(id -u)" = 0 ] && getent passwd nobody >/dev/null; then
 	    -port "$RELAYD_PORT" -echo
 	cport=$(nth_public_port 1)
 	check "-user nobody: still opens ports and serves" \
-	    timeout 20 $RTOOL echo 127.0.0.1 "$cport" -bytes 1000000
+	    timeout 20 $RELAY_TOOL echo 127.0.0.1 "$cport" -bytes 1000000
 	kill "$RELAYD_PID"
 else
 	echo "SKIP: -user nobody: not root, or no user nobody"
@@ -45,14 +44,14 @@ check "valgrind: relayd runs under memcheck" \
     bash -c "readlink /proc/$vg/exe | grep -q memcheck"
 spawn "$T/h.log" "$TBIN/orig_helper" -host 127.0.0.1 -port "$RELAYD_PORT" -echo
 cport=$(nth_public_port 1)
-check "valgrind: echo" timeout 60 $RTOOL echo 127.0.0.1 "$cport"
+check "valgrind: echo" timeout 60 $RELAY_TOOL echo 127.0.0.1 "$cport"
 check "valgrind: 8 MiB both ways, half-closed" \
-    timeout 120 $RTOOL echo 127.0.0.1 "$cport" -bytes $((8 << 20))
+    timeout 120 $RELAY_TOOL echo 127.0.0.1 "$cport" -bytes $((8 << 20))
 check "valgrind: 20 clients at once" \
-    timeout 120 $RTOOL many 127.0.0.1 "$cport" -n 20 -bytes 50000
+    timeout 120 $RELAY_TOOL many 127.0.0.1 "$cport" -n 20 -bytes 50000
 
 # A server that shuts its side first (half-close the other way).
-spawn "$T/shut.log" $RTOOL srv-shut-first "$T/shut.port" "$T/shut.got"
+spawn "$T/shut.log" $RELAY_TOOL srv-shut-first "$T/shut.port" "$T/shut.got"
 wait_for 10 test -s "$T/shut.port"
 spawn "$T/h2.log" "$TBIN/orig_helper" -host 127.0.0.1 -port "$RELAYD_PORT" \
     -to "127.0.0.1:$(cat "$T/shut.port")"
@@ -96,11 +95,11 @@ check "valgrind: stray connections closed and logged" \
 # A registration whose control connection closes with clients queued.
 n=$(($(grep -c 'Serving relay requests' "$RELAYD_LOG") + 1))
 before=$(grep -c 'Client connected: ' "$RELAYD_LOG")
-spawn "$T/deaf.log" $RTOOL hold 127.0.0.1 "$RELAYD_PORT" -n 1 \
+spawn "$T/deaf.log" $RELAY_TOOL hold 127.0.0.1 "$RELAYD_PORT" -n 1 \
     -ready "$T/deaf.ready" -until "$T/deaf.release"
 wait_for 10 test -s "$T/deaf.ready"
 dport=$(nth_public_port "$n")
-spawn "$T/q.log" $RTOOL hold 127.0.0.1 "$dport" -n 5 -ready "$T/q.ready" \
+spawn "$T/q.log" $RELAY_TOOL hold 127.0.0.1 "$dport" -n 5 -ready "$T/q.ready" \
     -until "$T/q.release"
 wait_for 10 test -s "$T/q.ready"
 wait_for 10 count_ge $((before + 5)) "Client connected: " "$RELAYD_LOG"
@@ -118,7 +117,7 @@ PIDS+=($!)
 wait_for 30 test -s "$T/echo.addr"
 eport=$(sed 's/.*://' "$T/echo.addr" 2>/dev/null)
 check "valgrind: extension registration serves" \
-    timeout 60 $RTOOL many 127.0.0.1 "$eport" -n 10 -bytes 100000
+    timeout 60 $RELAY_TOOL many 127.0.0.1 "$eport" -n 10 -bytes 100000
 python3 "$TOP/tests/peers/fault_tool.py" garbage 127.0.0.1 "$RELAYD_PORT" \
     -n 12 >/dev/null 2>&1
 
