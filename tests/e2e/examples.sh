@@ -26,39 +26,7 @@ note "echo server public port $EPUB"
 
 # echo_client PORT NBYTES CONNS: CONNS clients at once, each sends NBYTES
 # of random data, half-closes, and must get exactly the same bytes back.
-echo_client() {
-	python3 - "$@" <<'PY'
-import os, socket, sys, threading
-port, nbytes, conns = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
-bad = []
-def one(i):
-    try:
-        data = os.urandom(nbytes)
-        s = socket.create_connection(("127.0.0.1", port), timeout=20)
-        got = bytearray()
-        def reader():
-            while True:
-                b = s.recv(65536)
-                if not b:
-                    return
-                got.extend(b)
-        t = threading.Thread(target=reader)
-        t.start()
-        s.sendall(data)
-        s.shutdown(socket.SHUT_WR)
-        t.join(25)
-        s.close()
-        if bytes(got) != data:
-            bad.append("client %d: sent %d, got %d back" % (i, nbytes, len(got)))
-    except Exception as e:
-        bad.append("client %d: %r" % (i, e))
-ts = [threading.Thread(target=one, args=(i,)) for i in range(conns)]
-for t in ts: t.start()
-for t in ts: t.join(30)
-for b in bad: print("  #", b)
-sys.exit(1 if bad else 0)
-PY
-}
+echo_client() { python3 "$TOP/tests/fixtures/echo_check.py" "$@"; }
 
 check "echo: one line comes back" \
     test "$(printf 'hello relay\n' | timeout 10 nc -N 127.0.0.1 "$EPUB")" = \
