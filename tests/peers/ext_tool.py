@@ -22,7 +22,7 @@ import socket
 import sys
 import time
 
-from peerlib import die
+from peerlib import die, run
 
 TIMEOUT = 10.0
 
@@ -303,12 +303,13 @@ def cmd_pool(a):
 
 
 def main():
-    if len(sys.argv) < 2:
-        die("usage: see the docstring")
-    mode, args = sys.argv[1], sys.argv[2:]
-    {"auth-replay": cmd_auth_replay, "auth-wrong": cmd_auth_wrong,
-     "forge-data": cmd_forge_data, "pipeline": cmd_pipeline,
-     "pool": cmd_pool}[mode](args)
+    run(__doc__, {
+        "auth-replay": cmd_auth_replay,
+        "auth-wrong": cmd_auth_wrong,
+        "forge-data": cmd_forge_data,
+        "pipeline": cmd_pipeline,
+        "pool": cmd_pool,
+    })
 
 
 if __name__ == "__main__":

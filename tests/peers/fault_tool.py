@@ -58,7 +58,7 @@ import sys
 import threading
 import time
 
-from peerlib import die, opt, payload
+from peerlib import die, opt, payload, run
 
 DEADLINE = 90.0
 
@@ -601,10 +601,7 @@ def cmd_push_server(args):
 
 
 def main():
-    if len(sys.argv) < 2:
-        die(__doc__)
-    mode, args = sys.argv[1], sys.argv[2:]
-    fn = {
+    run(__doc__, {
         "integrity": cmd_integrity,
         "load": cmd_load,
         "reset": cmd_reset,
@@ -616,10 +613,7 @@ def main():
         "stall-ctl": cmd_stall_ctl,
         "echo-server": cmd_echo_server,
         "push-server": cmd_push_server,
-    }.get(mode)
-    if fn is None:
-        die("unknown mode %s" % mode)
-    fn(args)
+    })
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """peerlib.py - what the Python test peers share (relay_tool.py,
 fault_tool.py, ext_tool.py): dying with a message, "-name value" options,
-reproducible payloads.  Imported from the peers' own directory, which
+reproducible payloads, running the subcommand named first.  Imported from the peers' own directory, which
 Python puts first on sys.path when it runs one of them."""
 import os
 import random
@@ -26,3 +26,13 @@ def opt(args, name, default):
 def payload(n, seed):
     """n pseudo-random bytes, the same for the same seed."""
     return random.Random(seed).randbytes(n)
+
+
+def run(doc, commands):
+    """Run commands[argv[1]](argv[2:]); the usage (doc) without one."""
+    if len(sys.argv) < 2:
+        die(doc)
+    fn = commands.get(sys.argv[1])
+    if fn is None:
+        die("unknown mode %s" % sys.argv[1])
+    fn(sys.argv[2:])

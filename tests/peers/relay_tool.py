@@ -21,7 +21,7 @@ import sys
 import threading
 import time
 
-from peerlib import die, opt, payload
+from peerlib import die, opt, payload, run
 
 DEADLINE = 60.0
 
@@ -221,20 +221,14 @@ def cmd_srv_shut_first(args):
 
 
 def main():
-    if len(sys.argv) < 2:
-        die(__doc__)
-    mode, args = sys.argv[1], sys.argv[2:]
-    fn = {
+    run(__doc__, {
         "echo": cmd_echo,
         "many": cmd_many,
         "seq": cmd_seq,
         "hold": cmd_hold,
         "srv-late-reply": cmd_srv_late_reply,
         "srv-shut-first": cmd_srv_shut_first,
-    }.get(mode)
-    if fn is None:
-        die("unknown mode %s" % mode)
-    fn(args)
+    })
 
 
 if __name__ == "__main__":
