@@ -138,9 +138,10 @@ served_by() {
 # the shim's): the shim's execve hook puts them back because the new image
 # keeps a relayed listener, and the new binary adopts that listener, so
 # the registration, the helper and the public address all stay.
+# run_nginx_reload NAME PORT [LISTEN-OPTIONS]: HUP, then a USR2 upgrade.
 run_nginx_reload() {
 	local name=$1 port=$2 d=$T/$1 old new w helpers
-	nginx_conf "$d" "0.0.0.0:$port" off "env ASAN_OPTIONS;"
+	nginx_conf "$d" "0.0.0.0:$port${3:+ $3}" off "env ASAN_OPTIONS;"
 	start_nginx "$name" "$d" || return
 	old=$MASTER
 	relay_addr "$name" "$d/addr" || return
@@ -201,4 +202,5 @@ run_nginx v6-mutex-on "[::]:$P" on "$P"
 P=$(free_port)
 run_nginx v4-reuseport "0.0.0.0:$P reuseport" off "$P"
 run_nginx_reload v4-reload "$(free_port)"
+run_nginx_reload reuseport-reload "$(free_port)" reuseport
 finish
