@@ -157,6 +157,18 @@ rb_now(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* CPU time (user + system) this process has used so far. */
+static double
+rb_cpu_s(void)
+{
+	struct rusage ru;
+
+	if (getrusage(RUSAGE_SELF, &ru) == -1)
+		return 0;
+	return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+	    (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
 static void
 rb_put64(unsigned char *p, uint64_t v)
 {
@@ -1013,9 +1025,10 @@ cmd_connrate(const struct rb_addr *a, unsigned threads, unsigned secs)
 			last = jobs[i].last_errno;
 	}
 	t0 = rb_now() - t0;
-	printf("connrate threads=%u cps=%.0f ok=%llu err=%llu secs=%.3f\n",
+	printf("connrate threads=%u cps=%.0f ok=%llu err=%llu secs=%.3f "
+	       "cpu_s=%.3f\n",
 	    threads, (double)ok / ((double)t0 / 1e9), (unsigned long long)ok,
-	    (unsigned long long)err, (double)t0 / 1e9);
+	    (unsigned long long)err, (double)t0 / 1e9, rb_cpu_s());
 	if (err)
 		fprintf(stderr, "rbench: connrate: last error: %s\n",
 		    strerror(last));

@@ -174,6 +174,30 @@ class Report:
         return (cpu / (gb / 1e9) if gb else None,
                 ccpu / conns * 1e6 if conns else None)
 
+    def section_conn_cpu(self):
+        """Where a new connection's CPU goes, process by process."""
+        roles = [("client", "cpu_s_client"), ("server", "cpu_s_server"),
+                 ("helper", "cpu_s_helper"), ("relay", "cpu_s")]
+        rows = []
+        for c in ["direct", "relayd", "shim"]:
+            conns = sum(self.val("connrate", c, "conns").values())
+            if not conns:
+                continue
+            us = [sum(self.val("connrate", c, m).values()) / conns * 1e6
+                  if self.val("connrate", c, m) else None for _, m in roles]
+            rows.append((c, us))
+        if not rows:
+            return
+        self.out("CPU per new connection (connrate), us, by process")
+        self.out("  config    " + "".join(f"{r:>9}" for r, _ in roles) +
+                 "    total")
+        for c, us in rows:
+            total = sum(u for u in us if u is not None)
+            self.out(f"  {c:<9} " + "".join(
+                f"{fmt(u, 0) if u is not None else '-':>9}" for u in us) +
+                f"{fmt(total, 0):>9}")
+        self.out()
+
     def section_cpu_mem(self):
         self.out("Relay CPU (user+system, children included), summed over "
                  "all runs")
@@ -183,6 +207,7 @@ class Report:
                 continue
             self.out(f"  {c:<9} {fmt(sgb)} s/GB   {fmt(uc, 0)} us/conn")
         self.out()
+        self.section_conn_cpu()
         h = {m: next(iter(self.val("hold", "relayd", m).values()), None)
              for m in ("asked", "tried", "held", "hold_err", "rss_idle_kb",
                        "rss_held_kb", "fds", "fd_limit")}

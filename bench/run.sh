@@ -64,6 +64,9 @@ cpu_ticks() {
 rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null; }
 
 declare -A ADDR RPID RLOG SKIP
+# SIDE[config]: "role:pid ..." of the other processes whose CPU a new
+# connection costs (the server, the shim's helper).
+declare -A SIDE
 CFGS=()
 
 # ---- configurations ------------------------------------------------------
@@ -86,6 +89,7 @@ start_rbench_server() {
 setup_direct() {
 	start_rbench_server direct "$RBENCH" serve -l 127.0.0.1:0 || exit 1
 	DIRECT_PORT=$SRV_PORT
+	SIDE[direct]="server:$SRV_PID"
 	ADDR[direct]=127.0.0.1:$DIRECT_PORT
 	CFGS+=(direct)
 }
@@ -97,6 +101,7 @@ setup_relayd() {
 	RPID[$1]=$RELAYD_PID
 	RLOG[$1]=$RELAYD_LOG
 	spawn "$T/$1.dial.log" "$RBENCH" dial -r "127.0.0.1:$RELAYD_PORT"
+	SIDE[$1]="server:$SPAWNED"
 	local p
 	p=$(nth_public_port 1) || {
 		say "relayd did not register rbench dial"
@@ -170,6 +175,7 @@ setup_shim() {
 	spawn "$T/shim.serve.log" env LD_PRELOAD="$SHIM_PRELOAD" \
 	    RELAY_HOST=127.0.0.1 RELAY_PORT="$RELAYD_PORT" \
 	    RELAY_ADDR_FILE="$T/shim.addr" "$RBENCH" serve -l 127.0.0.1:0
+	local srv=$SPAWNED p
 	if ! wait_for 10 test -s "$T/shim.addr"; then
 		say "shim did not publish an address:"
 		cat "$T/shim.serve.log"
@@ -177,6 +183,13 @@ setup_shim() {
 		return
 	fi
 	ADDR[shim]=$(head -1 "$T/shim.addr")
+	SIDE[shim]="server:$srv"
+	# The helper left the server's process tree; its stderr is the
+	# server's log.
+	for p in $(pgrep -f -- 'relayshim -shim-fd 3'); do
+		[ "$(readlink "/proc/$p/fd/2")" = "$T/shim.serve.log" ] &&
+		    SIDE[shim]+=" helper:$p"
+	done
 	CFGS+=(shim)
 }
 
@@ -201,7 +214,10 @@ run_one() {
 	lat) args=(lat -n "$LAT_N" -w "$LAT_W" -t 10) ;;
 	connrate) args=(connrate -T 8 -t "$SECS") ;;
 	esac
+	local -A side0
+	local s
 	[ -n "$pid" ] && t0=$(cpu_ticks "$pid")
+	for s in ${SIDE[$c]:-}; do side0[$s]=$(cpu_ticks "${s#*:}"); done
 	out=$("$RBENCH" "${args[0]}" -c "$addr" "${args[@]:1}" 2>"$T/run.err")
 	rc=$?
 	[ -n "$pid" ] && t1=$(cpu_ticks "$pid")
@@ -238,11 +254,20 @@ run_one() {
 		ok=$(kv ok <<<"$out")
 		[ -n "$cps" ] && rec "$rep" connrate "$c" cps "$cps"
 		rec "$rep" connrate "$c" conn_err "$(kv err <<<"$out")"
+		[ -n "$ok" ] && rec "$rep" connrate "$c" conns "$ok"
 		if [ -n "$pid" ] && [ -n "$ok" ]; then
-			rec "$rep" connrate "$c" conns "$ok"
 			rec "$rep" connrate "$c" cpu_s "$(echo "$t0 $t1 $HZ" |
 			    awk '{ printf "%.2f", ($2 - $1) / $3 }')"
 		fi
+		# Where else a connection's CPU goes: the client (its own
+		# count), the server, the shim's helper.
+		[ -n "$ok" ] && rec "$rep" connrate "$c" cpu_s_client \
+		    "$(kv cpu_s <<<"$out")"
+		for s in ${SIDE[$c]:-}; do
+			rec "$rep" connrate "$c" "cpu_s_${s%%:*}" \
+			    "$(echo "${side0[$s]} $(cpu_ticks "${s#*:}") $HZ" |
+				awk '{ printf "%.2f", ($2 - $1) / $3 }')"
+		done
 		say "  connrate $c: ${cps:-?} conn/s"
 		;;
 	esac
