@@ -51,7 +51,7 @@ fdpass_send(int sock, const void *buf, size_t len, int fd)
 }
 
 ssize_t
-fdpass_recv(int sock, void *buf, size_t len, int *fdp)
+fdpass_recv(int sock, void *buf, size_t len, int *fdp, int cloexec)
 {
 	union fdpass_cmsg u;
 	struct iovec iov = {buf, len};
@@ -66,7 +66,8 @@ fdpass_recv(int sock, void *buf, size_t len, int *fdp)
 	msg.msg_control = u.buf;
 	msg.msg_controllen = sizeof(u.buf);
 	do {
-		n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+		n = recvmsg(sock, &msg,
+		    (cloexec ? MSG_CMSG_CLOEXEC : 0) | MSG_DONTWAIT);
 	} while (n == -1 && errno == EINTR);
 	if (n == -1)
 		return -1;

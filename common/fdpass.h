@@ -13,8 +13,8 @@
  * 0, or -1 with errno (EAGAIN: the peer's queue is full). */
 int fdpass_send(int sock, const void *buf, size_t len, int fd);
 /* fdpass_recv: one message of at most <len> bytes into <buf>, and the fd
- * it carries (close-on-exec) into *fdp, or -1.  Returns the message's
- * length, or -1 with errno (EAGAIN: nothing queued). */
-ssize_t fdpass_recv(int sock, void *buf, size_t len, int *fdp);
+ * it carries (close-on-exec if <cloexec>) into *fdp, or -1.  Returns the
+ * message's length, or -1 with errno (EAGAIN: nothing queued). */
+ssize_t fdpass_recv(int sock, void *buf, size_t len, int *fdp, int cloexec);
 
 #endif

@@ -636,7 +636,8 @@ shim_register(struct shim_listener *l, int backlog)
 	do {
 		r = poll(&pfd, 1, shim_cfg.timeout_ms + SHIM_HELPER_WAIT_MS);
 	} while (r == -1 && errno == EINTR);
-	n = r == 1 ? fdpass_recv(sv[0], reply, sizeof(reply) - 1, &l->qfd) : -1;
+	n = r == 1 ? fdpass_recv(sv[0], reply, sizeof(reply) - 1, &l->qfd, 1)
+		   : -1;
 	close(sv[0]);
 	if (n <= 0) {
 		shim_log("cannot register %s with relay %s:%s: no answer from "
@@ -815,7 +816,7 @@ shim_attach(unsigned lport, uint64_t hino, struct wake_resp *resp, int *qfd)
 			r = poll(&pfd, 1, SHIM_HELPER_WAIT_MS);
 		} while (r == -1 && errno == EINTR);
 		r = r == 1 &&
-			fdpass_recv(s, resp, sizeof(*resp), qfd) ==
+			fdpass_recv(s, resp, sizeof(*resp), qfd, 1) ==
 			    (ssize_t)sizeof(*resp)
 		    ? 0
 		    : -1;
@@ -1021,14 +1022,18 @@ shim_faked(int fd, int want_local, struct sockaddr_storage *out)
 
 /*
  * <afd> was just accepted on listener <lino>, which takes wakes.
- * Returns 1 if it is not a wake (a plain local connection), 0 after
- * turning it into the relayed connection (peer filled in), -1 if it was
- * a wake that could not be completed (the caller closes it and accepts
- * again).
+ * Returns 1 if it is not a wake (a plain local connection, left as it
+ * is).  Otherwise closes the wake and returns 0 with the relayed
+ * connection in *outfd (peer filled in), or -1 if there was none to take
+ * (the caller accepts again).
+ *
+ * The wake is closed before the relayed connection is received: a
+ * server at its fd limit got the wake with its last free descriptor, and
+ * the relayed connection takes that one's place.
  */
 static int
 shim_take_wake(int afd, uint64_t lino, struct shim_wake_info *w, int flags,
-    struct sockaddr_storage *peer, socklen_t *peer_len)
+    struct sockaddr_storage *peer, socklen_t *peer_len, int *outfd)
 {
 	struct wake_hdr hdr;
 	struct wake_msg m = {0};
@@ -1054,17 +1059,20 @@ shim_take_wake(int afd, uint64_t lino, struct shim_wake_info *w, int flags,
 	}
 	if (n != (ssize_t)sizeof(hdr) || memcmp(hdr.magic, WAKE_MAGIC, 4) != 0)
 		return 1;
+	if (w->idx != -1)
+		for (size_t i = 0; i < WAKE_TOKEN_LEN; i++)
+			diff |= (uint8_t)(hdr.token[i] ^ w->token[i]);
+	if (w->idx != -1 && diff != 0)
+		return 1; /* not from the helper: someone local */
+	/* The header stays unread: closing the wake resets it, and the
+	 * helper, which closed first, keeps no TIME_WAIT either. */
+	close(afd);
 	if (w->idx == -1)
 		return -1; /* a wake for a listener whose helper is gone */
-	for (size_t i = 0; i < WAKE_TOKEN_LEN; i++)
-		diff |= (uint8_t)(hdr.token[i] ^ w->token[i]);
-	if (diff != 0)
-		return 1; /* not from the helper: someone local */
-	/* The header stays unread: closing the wake below resets it, and
-	 * the helper, which closed first, keeps no TIME_WAIT either. */
 	q = shim_queue(lino, w);
 	if (q == -1 ||
-	    fdpass_recv(q, &m, sizeof(m), &rfd) != (ssize_t)sizeof(m)) {
+	    fdpass_recv(q, &m, sizeof(m), &rfd, flags & SOCK_CLOEXEC) !=
+		(ssize_t)sizeof(m)) {
 		/* Another process took this wake's client: a repeated wake
 		 * after a lost one. */
 		if (shim_cfg.debug)
@@ -1080,15 +1088,10 @@ shim_take_wake(int afd, uint64_t lino, struct shim_wake_info *w, int flags,
 		    w->lport);
 		return -1;
 	}
-	if (dup3(rfd, afd, (flags & SOCK_CLOEXEC) ? O_CLOEXEC : 0) == -1) {
-		close(rfd);
-		return -1;
-	}
-	close(rfd);
 	/* The helper's sockets are non-blocking; the flag belongs to the
 	 * connection, which is the server's alone now. */
 	if (!(flags & SOCK_NONBLOCK))
-		(void)fcntl(afd, F_SETFL, 0);
+		(void)fcntl(rfd, F_SETFL, 0);
 	if (m.has_peer) {
 		*peer = m.peer;
 		*peer_len = shim_to_family(peer, w->family);
@@ -1100,13 +1103,16 @@ shim_take_wake(int afd, uint64_t lino, struct shim_wake_info *w, int flags,
 	}
 	if (!m.has_peer) {
 		*peer_len = sizeof(*peer);
-		if (real_getpeername(afd, (struct sockaddr *)peer, peer_len) ==
-		    -1)
+		if (real_getpeername(rfd, (struct sockaddr *)peer, peer_len) ==
+		    -1) {
+			close(rfd);
 			return -1;
+		}
 		*peer_len = shim_to_family(peer, w->family);
 	}
-	shim_remember_peer(afd, m.ino, peer, m.has_peer ? *peer_len : 0,
+	shim_remember_peer(rfd, m.ino, peer, m.has_peer ? *peer_len : 0,
 	    w->asked_port, w->family);
+	*outfd = rfd;
 	return 0;
 }
 
@@ -1130,7 +1136,7 @@ shim_accept(int fd, struct sockaddr *addr, socklen_t *addrlen, int flags,
 	for (;;) {
 		struct sockaddr_storage ss;
 		socklen_t sl = sizeof(ss);
-		int afd, saved, r;
+		int afd, rfd = -1, saved, r;
 
 		errno = entry_errno;
 		afd = four
@@ -1139,17 +1145,16 @@ shim_accept(int fd, struct sockaddr *addr, socklen_t *addrlen, int flags,
 		if (afd == -1)
 			return -1;
 		saved = errno;
-		r = shim_take_wake(afd, lino, &w, flags, &ss, &sl);
+		r = shim_take_wake(afd, lino, &w, flags, &ss, &sl, &rfd);
 		if (r == -1) {
 			/* A lost client; a non-blocking listener reports
 			 * EAGAIN from the real accept when nothing is left. */
-			close(afd);
 			errno = saved;
 			continue;
 		}
 		shim_copy_addr(addr, addrlen, &ss, sl);
 		errno = saved;
-		return afd;
+		return r == 0 ? rfd : afd;
 	}
 }
 

@@ -106,7 +106,7 @@ wake_exit(const char *why)
 	if (why != NULL && wk.wc.debug)
 		log_info("helper for %s exits: %s", wk.wc.asked_str, why);
 	for (int i = 0; wk.q_far > 0 && i < WAKE_WINDOW_MAX * 2; i++) {
-		if (fdpass_recv(wk.q_far, &m, sizeof(m), &fd) == -1)
+		if (fdpass_recv(wk.q_far, &m, sizeof(m), &fd, 1) == -1)
 			break;
 		if (fd != -1)
 			close(fd);
@@ -529,7 +529,7 @@ wake_drain(ev_tstamp now)
 	int fd;
 
 	for (unsigned i = 0; i <= wk.inflight; i++) {
-		if (fdpass_recv(wk.q_far, &m, sizeof(m), &fd) !=
+		if (fdpass_recv(wk.q_far, &m, sizeof(m), &fd, 1) !=
 		    (ssize_t)sizeof(m)) {
 			if (fd != -1)
 				close(fd);

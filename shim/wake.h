@@ -8,12 +8,11 @@
  * (loopback) listener and writes a wake_hdr on it.  Every server process
  * holds the queue's far end (inherited over fork, or fetched with
  * WAKE_REQ_ATTACH over the abstract UNIX socket WAKE_SOCK_FMT).  When the
- * server's own accept() returns a wake, the shim's hook takes the next
- * relay connection from the queue, puts it in place of the wake
- * connection with dup3(2) and tells the helper which one it took
- * (wake_ack).  Any wake may take any queued connection: wakes and queued
- * connections come in pairs, so the counts match, and the accept path
- * never waits for the helper to be scheduled.
+ * server's own accept() returns a wake, the shim's hook closes it, takes
+ * the next relay connection from the queue, returns that instead and
+ * tells the helper which one it took (wake_ack).  Any wake may take any queued
+ * connection: wakes and queued connections come in pairs, so the counts match,
+ * and the accept path never waits for the helper to be scheduled.
  */
 #ifndef SHIM_WAKE_H
 #define SHIM_WAKE_H

@@ -271,6 +271,44 @@ else
 	fail "closer: registers"
 fi
 
+# --- a server at its fd limit --------------------------------------------------
+# The wake takes the server's last free descriptor; the relayed connection
+# must take the wake's place, not be dropped for want of one.
+shim_run fdlimit python3 -c '
+import os, resource, socket, sys
+s = socket.socket()
+s.bind(("0.0.0.0", int(sys.argv[1])))
+s.listen(8)
+resource.setrlimit(resource.RLIMIT_NOFILE,
+                   (64, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+fill = []
+try:
+    while True:
+        fill.append(os.open("/dev/null", os.O_RDONLY))
+except OSError:
+    pass
+os.close(fill.pop())
+print("READY", flush=True)
+while True:
+    c, _ = s.accept()
+    c.sendall(b"got " + c.recv(100))
+    c.close()' "$(free_port)"
+SP[fdlimit]=$SPID
+if pub=$(shim_public fdlimit) && wait_for 10 grep -q READY "$T/fdlimit.out"; then
+	for i in 1 2 3; do
+		got=$(timeout 10 python3 -c '
+import socket, sys
+c = socket.create_connection(("127.0.0.1", int(sys.argv[1])), 5)
+c.sendall(b"hello")
+print(c.recv(100).decode())' "$(port_of "$pub")" 2>&1)
+		check "fdlimit: client $i served with one descriptor left ($got)" \
+		    test "$got" = "got hello"
+	done
+	check "fdlimit: the server lives on" alive "${SP[fdlimit]}"
+else
+	fail "fdlimit: registers"
+fi
+
 # --- re-exec per connection ----------------------------------------------------------
 if shim_ready perconn && pub=$(shim_public perconn); then
 	check "perconn: clients served by re-exec'd children" \
