@@ -105,7 +105,7 @@ wake_exit(const char *why)
 
 	if (why != NULL && wk.wc.debug)
 		log_info("helper for %s exits: %s", wk.wc.asked_str, why);
-	for (int i = 0; wk.q_far > 0 && i < WAKE_WINDOW_MAX * 2; i++) {
+	for (int i = 0; wk.q_far != -1 && i < WAKE_WINDOW_MAX * 2; i++) {
 		if (fdpass_recv(wk.q_far, &m, sizeof(m), &fd, 1) == -1)
 			break;
 		if (fd != -1)
@@ -612,6 +612,7 @@ wake_main(int ctl_fd)
 	int q[2];
 
 	wk.ctl = ctl_fd;
+	wk.q_near = wk.q_far = -1;
 	n = recv(ctl_fd, &wk.wc, sizeof(wk.wc), 0);
 	if (n != (ssize_t)sizeof(wk.wc))
 		return 1;
