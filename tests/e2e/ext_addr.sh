@@ -12,7 +12,7 @@ port=$(free_port ::1)
 (cd "$T/www" && LD_PRELOAD=$SHIM_PRELOAD RELAY_HOST=::1 \
     RELAY_PORT=$RELAYD_PORT RELAY_ADDR_FILE=$T/py6.addr \
     exec python3 -m http.server --bind ::1 "$port") >"$T/py6.log" 2>&1 &
-PIDS+=($!)
+track_pid "$!"
 wait_for 20 test -s "$T/py6.addr"
 pub=$(sed 's/.*://' "$T/py6.addr")
 curl -sS -m 5 -g "http://[::1]:$pub/" >/dev/null
@@ -25,7 +25,7 @@ port=$(free_port)
 (cd "$T/www" && LD_PRELOAD=$SHIM_PRELOAD RELAY_HOST=127.0.0.1 \
     RELAY_PORT=$RELAYD_PORT RELAY_ADDR_FILE=$T/py.addr \
     exec python3 -m http.server --bind 127.0.0.1 "$port") >"$T/py.log" 2>&1 &
-PIDS+=($!)
+track_pid "$!"
 wait_for 20 test -s "$T/py.addr"
 pub=$(sed 's/.*://' "$T/py.addr")
 curl -sS -m 5 --interface 127.0.0.2 "http://127.0.0.1:$pub/" >/dev/null
@@ -37,7 +37,7 @@ port=$(free_port ::1)
 (cd "$T/www" && LD_PRELOAD=$SHIM_PRELOAD RELAY_HOST=127.0.0.1 \
     RELAY_PORT=$RELAYD_PORT RELAY_ADDR_FILE=$T/pym.addr \
     exec python3 -m http.server --bind ::1 "$port") >"$T/pym.log" 2>&1 &
-PIDS+=($!)
+track_pid "$!"
 wait_for 20 test -s "$T/pym.addr"
 pub=$(sed 's/.*://' "$T/pym.addr")
 curl -sS -m 5 --interface 127.0.0.2 "http://127.0.0.1:$pub/" >/dev/null
@@ -53,7 +53,7 @@ redis_client_list() {
 	    RELAY_ADDR_FILE=$T/redis$n.addr redis-server --port "$rport" \
 	    --bind "$2" --save '' --appendonly no --protected-mode no \
 	    --dir "$T" >"$T/redis$n.log" 2>&1 &
-	PIDS+=($!)
+	track_pid "$!"
 	wait_for 20 test -s "$T/redis$n.addr" || return 1
 	python3 - "$3" "$4" "$(head -1 "$T/redis$n.addr" | sed 's/.*://')" <<'PY'
 import socket, sys
@@ -103,7 +103,7 @@ NGX
 	LD_PRELOAD=$SHIM_PRELOAD RELAY_HOST=$3 RELAY_PORT=$1 \
 	    RELAY_ADDR_FILE=$d/addr nginx -p "$d" -c "$d/nginx.conf" \
 	    >"$d/out" 2>&1 &
-	PIDS+=($!)
+	track_pid "$!"
 	wait_for 20 test -s "$d/addr" || return 1
 	python3 - "$5" "$4" "$(sed 's/.*://' "$d/addr")" >"$d/client" <<'PY'
 import socket, sys

@@ -19,7 +19,7 @@ serve() { # serve NAME SECRETFILE
 	    RELAY_PORT=$RELAYD_PORT RELAY_SECRET_FILE=$2 \
 	    RELAY_ADDR_FILE=$T/$1.addr exec python3 -m http.server \
 	    --bind 127.0.0.1 "$port") >"$T/$1.log" 2>&1 &
-	PIDS+=($!)
+	track_pid "$!"
 	SERVE_PID=$!
 }
 

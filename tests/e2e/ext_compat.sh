@@ -9,13 +9,13 @@ mkdir -p "$T/www" && echo compat-page >"$T/www/index.html"
 # An original-protocol relay (tests/peers/orig_relay.py).
 python3 "$TOP/tests/peers/orig_relay.py" "$T/orig.port" >"$T/orig.out" \
     2>"$T/orig.log" &
-PIDS+=($!)
+track_pid "$!"
 wait_for 10 test -s "$T/orig.port"
 oport=$(cat "$T/orig.port")
 port=$(free_port)
 (cd "$T/www" && LD_PRELOAD=$SHIM_PRELOAD RELAY_HOST=127.0.0.1 RELAY_PORT=$oport \
     exec python3 -m http.server --bind 127.0.0.1 "$port") >"$T/py1.log" 2>&1 &
-PIDS+=($!)
+track_pid "$!"
 wait_for 10 grep -q 'Serving relay requests on port' "$T/orig.log"
 pub=$(sed -n 's/.*Serving relay requests on port \([0-9]*\).*/\1/p' "$T/orig.log" | head -1)
 check "shim registers with an original relay" test -n "$pub"
@@ -33,7 +33,7 @@ port=$(free_port)
 (cd "$T/www" && LD_PRELOAD=$SHIM_PRELOAD RELAY_HOST=127.0.0.1 \
     RELAY_PORT=$RELAYD_PORT RELAY_EXTENSIONS=0 \
     exec python3 -m http.server --bind 127.0.0.1 "$port") >"$T/py2.log" 2>&1 &
-PIDS+=($!)
+track_pid "$!"
 pub=$(nth_public_port 1)
 check "RELAY_EXTENSIONS=0: registered" test -n "$pub"
 check "RELAY_EXTENSIONS=0: no extension negotiated" \
@@ -47,7 +47,7 @@ port=$(free_port)
 (cd "$T/www" && LD_PRELOAD=$SHIM_PRELOAD RELAY_HOST=127.0.0.1 \
     RELAY_PORT=$RELAYD_PORT RELAY_ADDR_FILE=$T/addr3 \
     exec python3 -m http.server --bind 127.0.0.1 "$port") >"$T/py3.log" 2>&1 &
-PIDS+=($!)
+track_pid "$!"
 wait_for 10 test -s "$T/addr3"
 addr=$(cat "$T/addr3")
 for i in $(seq 1 40); do

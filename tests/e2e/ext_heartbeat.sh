@@ -19,7 +19,7 @@ port = [t.split("=")[1] for t in line.decode().split() if t.startswith("port=")]
 open(sys.argv[2], "w").write(port + "\n")
 time.sleep(30)          # reads nothing, answers no [PING]
 PY
-PIDS+=($!)
+track_pid "$!"
 wait_for 10 test -s "$T/silent.port"
 sp=$(cat "$T/silent.port")
 check "silent server side: registered with ka=1" listening "$sp"
@@ -39,7 +39,7 @@ port=$(free_port)
     RELAY_PORT=$RELAYD_PORT RELAY_HEARTBEAT=1 RELAY_TIMEOUT=2 \
     RELAY_ADDR_FILE=$T/addr exec python3 -m http.server --bind 127.0.0.1 \
     "$port") >"$T/py.log" 2>&1 &
-PIDS+=($!)
+track_pid "$!"
 wait_for 10 test -s "$T/addr"
 addr=$(cat "$T/addr")
 check "served before the relay stalls" \

@@ -12,7 +12,7 @@ port=$(free_port)
     RELAY_PORT=$ctl RELAY_ADDR_FILE=$T/addr \
     exec python3 -m http.server --bind 127.0.0.1 "$port") >"$T/py.log" 2>&1 &
 srv=$!
-PIDS+=($srv)
+track_pid "$srv"
 wait_for 10 test -s "$T/addr"
 addr=$(cat "$T/addr")
 check "served before the restart" \
@@ -33,7 +33,7 @@ except OSError as e:
     print("ended: %s" % e)
 PY
 inflight=$!
-PIDS+=($inflight)
+track_pid "$inflight"
 wait_for 10 test -e "$T/inflight.ready"
 # The session is paired once relayd logs it.
 wait_for 10 grep -q 'Server connected' "$RELAYD_LOG"

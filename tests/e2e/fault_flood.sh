@@ -46,7 +46,7 @@ port=$(free_port)
 LD_PRELOAD=$SHIM_PRELOAD RELAY_HOST=127.0.0.1 RELAY_PORT=$RELAYD_PORT \
     RELAY_ADDR_FILE=$T/echo.addr $FTOOL echo-server "$port" \
     >"$T/echo.log" 2>&1 &
-PIDS+=($!)
+track_pid "$!"
 wait_for 15 test -s "$T/echo.addr"
 eport=$(sed 's/.*://' "$T/echo.addr")
 check "garbage: an extension registration (shim) is up" test -n "$eport"

@@ -34,7 +34,7 @@ port=$(free_port)
 LD_PRELOAD=$SHIM_PRELOAD RELAY_HOST=127.0.0.1 RELAY_PORT=$RELAYD_PORT \
     RELAY_ADDR_FILE=$T/echo.addr $FTOOL echo-server "$port" \
     >"$T/echo.log" 2>&1 &
-PIDS+=($!)
+track_pid "$!"
 srv=$!
 check "shim: echo server registered" wait_for 15 test -s "$T/echo.addr"
 addr=$(cat "$T/echo.addr" 2>/dev/null)

@@ -36,7 +36,7 @@ LD_PRELOAD=$SHIM_PRELOAD RELAY_HOST=127.0.0.1 RELAY_PORT=$RELAYD_PORT \
     RELAY_ADDR_FILE=$T/echo.addr $FTOOL echo-server "$port" \
     >"$T/echo.log" 2>&1 &
 srv=$!
-PIDS+=($srv)
+track_pid "$srv"
 wait_for 15 test -s "$T/echo.addr"
 sport=$(sed 's/.*://' "$T/echo.addr" 2>/dev/null)
 check "shim kill: server registered" test -n "$sport"
@@ -70,7 +70,7 @@ LD_PRELOAD=$SHIM_PRELOAD RELAY_HOST=127.0.0.1 RELAY_PORT=$ctl \
     RELAY_ADDR_FILE=$T/load.addr $FTOOL echo-server "$port" \
     >"$T/load-srv.log" 2>&1 &
 srv=$!
-PIDS+=($srv)
+track_pid "$srv"
 wait_for 15 test -s "$T/load.addr"
 laddr=$(head -1 "$T/load.addr" 2>/dev/null)
 lport=${laddr##*:}

@@ -32,8 +32,17 @@ fi
 # Optional wrapper for relayd (e.g. RELAYD_WRAP="valgrind -q --error-exitcode=99").
 RELAYD_WRAP=${RELAYD_WRAP:-}
 
+# track_pid PID: kill PID on exit.  Also written to a file, so a process
+# started inside $(...) (a subshell, whose PIDS the script never sees)
+# is killed too.
+track_pid() {
+	PIDS+=("$1")
+	echo "$1" >>"$T/.pids"
+}
+
 cleanup() {
 	local p
+	[ -f "$T/.pids" ] && mapfile -t -O "${#PIDS[@]}" PIDS <"$T/.pids"
 	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
 	for p in "${PIDS[@]}"; do
 		for _ in 1 2 3 4 5 6 7 8 9 10; do
@@ -86,7 +95,7 @@ spawn() {
 	shift
 	"$@" >"$log" 2>&1 &
 	SPAWNED=$!
-	PIDS+=("$SPAWNED")
+	track_pid "$SPAWNED"
 }
 
 # start_relayd [flags...]: starts relayd on a free control port bound to
@@ -102,7 +111,7 @@ start_relayd() {
 	$RELAYD_WRAP "$RELAYD" -port 0 "${bind[@]}" "$@" >"$RELAYD_OUT" \
 	    2>"$RELAYD_LOG" &
 	RELAYD_PID=$!
-	PIDS+=("$RELAYD_PID")
+	track_pid "$RELAYD_PID"
 	if ! wait_for 20 grep -q 'servers register on port' "$RELAYD_LOG"; then
 		note "relayd did not start:"
 		sed 's/^/  # /' "$RELAYD_LOG"

@@ -84,7 +84,7 @@ start_bare() {
 	$RELAYD_WRAP "$@" -bind 127.0.0.1 -port "$RELAYD_PORT" >"$out" \
 	    2>"$log" &
 	RELAYD_PID=$!
-	PIDS+=("$RELAYD_PID")
+	track_pid "$RELAYD_PID"
 	wait_for 20 grep -q '^Waiting for clients\.\.\.$' "$out" &&
 	    wait_for 5 listening "$RELAYD_PORT"
 }
@@ -254,7 +254,7 @@ trap 'devlog_cleanup; cleanup' EXIT
 how=
 if [ ! -e /dev/log ] && [ -w /dev ]; then
 	python3 "$PEER" syslogd /dev/log "$SYSLOG_OUT" 2>"$T/syslogd.err" &
-	PIDS+=($!)
+	track_pid "$!"
 	if wait_for 5 test -S /dev/log; then
 		DEVLOG_INO=$(stat -c %i /dev/log)
 		how=direct
@@ -263,7 +263,7 @@ elif [ "$(id -u)" = 0 ] && [ -e /dev/log ] && unshare -m true 2>/dev/null
 then
 	python3 "$PEER" syslogd "$SYSLOG_SOCK" "$SYSLOG_OUT" \
 	    2>"$T/syslogd.err" &
-	PIDS+=($!)
+	track_pid "$!"
 	wait_for 5 test -S "$SYSLOG_SOCK" && how=unshare
 fi
 if [ -z "$how" ]; then
@@ -281,7 +281,7 @@ else
 	check "-syslog: relayd starts" test $rc = 0
 	pid=$RELAYD_PID
 	python3 "$PEER" hold "$RELAYD_PORT" >/dev/null 2>&1 &
-	PIDS+=($!)
+	track_pid "$!"
 	wait_for 5 grep -q "relayd\[$pid\]: Serving relay requests" "$SYSLOG_OUT"
 	python3 "$PEER" hold "$RELAYD_PORT" >/dev/null 2>&1
 	wait_for 5 grep -q "relayd\[$pid\]: registration limit" "$SYSLOG_OUT"
@@ -318,7 +318,7 @@ python3 -c '
 import socket, sys, time
 s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(1)
 print(s.getsockname()[1], flush=True); time.sleep(60)' >"$T/busy.out" &
-PIDS+=($!)
+track_pid "$!"
 wait_for 5 test -s "$T/busy.out"
 busy=$(head -1 "$T/busy.out")
 timeout 5 "$RELAYD" -t -bind 127.0.0.1 -port "$busy" \

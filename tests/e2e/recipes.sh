@@ -34,7 +34,7 @@ start_recipe() {
 	env TMPDIR="$T/tmp" RELAYSHIM_LIB="$SHIM" LD_PRELOAD="$ASAN_PRE" "$@" \
 	    setsid "$TOP/examples/expose-$name.sh" "$RELAY" >"$ROUT" 2>"$RERR" &
 	RPID=$!
-	PIDS+=("$RPID")
+	track_pid "$RPID"
 	RADDR=
 	if ! wait_for 20 test -s "$ROUT"; then
 		fail "$name: recipe prints a public address"

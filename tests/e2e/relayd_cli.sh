@@ -13,7 +13,7 @@ run_port() {
 	$RELAYD_WRAP "$RELAYD" -bind 127.0.0.1 "${args[@]}" >"$T/cli.$name.out" \
 	    2>"$log" &
 	pid=$!
-	PIDS+=("$pid")
+	track_pid "$pid"
 	if wait_for 10 grep -q "servers register on port $p\b" "$log" &&
 	    wait_for 5 listening "$p"; then
 		ok=1

@@ -56,7 +56,7 @@ print("sent-before=%r pipelined=%d separate=%d after-bogus=%d"
 PY
 python3 "$fake" >"$T/fake.out" 2>&1 &
 fpid=$!
-PIDS+=("$fpid")
+track_pid "$fpid"
 wait_for 5 test -s "$T/fake.out"
 fport=$(head -1 "$T/fake.out")
 spawn "$T/fh.log" "$TBIN/orig_helper" -host 127.0.0.1 -port "$fport" \

@@ -146,7 +146,7 @@ wait "$DAEMON_FG"
 check "daemon: the foreground process exits 0" test $? = 0
 if wait_for 10 test -s "$T/daemon.pid" && pub=$(shim_public daemon); then
 	DPID=$(cat "$T/daemon.pid")
-	PIDS+=("$DPID")
+	track_pid "$DPID"
 	check "daemon: a new process serves" test "$DPID" != "$DAEMON_FG"
 	check "daemon: served through the relay" ask -n 3 "$(port_of "$pub")"
 	check "daemon: ... by the daemon process" \

@@ -21,7 +21,7 @@ B=$(free_port)
 LD_PRELOAD=$SHIM_PRELOAD RELAY_HOST=127.0.0.1 RELAY_PORT=$(cat "$T/relay.port") \
     RELAY_PORTS=$A python3 "$SERVER" "$A" "$B" >"$T/srv.out" 2>"$T/srv.err" &
 srv=$!
-PIDS+=($srv)
+track_pid "$srv"
 check "hostile: malformed [OK]: the helper falls back, listen() succeeds" \
     wait_for 15 grep -q "LISTEN-OK $A" "$T/srv.out"
 ev() { grep -q "^EVENT $1" "$T/relay.out"; }
@@ -61,7 +61,7 @@ LD_PRELOAD=$SHIM_PRELOAD RELAY_HOST=127.0.0.1 \
     python3 "$SERVER" "$A1" "$A2" "$A3" "$B" >"$T/srv2.out" \
     2>"$T/srv2.err" &
 srv=$!
-PIDS+=($srv)
+track_pid "$srv"
 wait_for 30 grep -q READY "$T/srv2.out"
 note "server: $(tr '\n' ' ' <"$T/srv2.out")"
 check "first registration dropped mid-handshake: listen() fails" \
@@ -91,7 +91,7 @@ LD_PRELOAD=$SHIM_PRELOAD RELAY_HOST=127.0.0.1 RELAY_PORT=$RELAYD_PORT \
     RELAY_ADDR_FILE=$T/fa.addr timeout 60 "$TBIN/fork_accept" 50 \
     >"$T/fa.out" 2>&1 &
 fa=$!
-PIDS+=($fa)
+track_pid "$fa"
 wait_for 15 test -s "$T/fa.addr"
 addr=$(cat "$T/fa.addr" 2>/dev/null)
 check "fork: server registered" test -n "$addr"

@@ -70,7 +70,7 @@ start_nginx() {
 		return 1
 	fi
 	MASTER=$(cat "$d/nginx.pid")
-	PIDS+=("$MASTER")
+	track_pid "$MASTER"
 }
 
 # run_nginx NAME LISTEN MUTEX PORT: one nginx from start to stop.
@@ -170,7 +170,7 @@ run_nginx_reload() {
 		return
 	fi
 	new=$(cat "$d/nginx.pid")
-	PIDS+=("$new")
+	track_pid "$new"
 	pass "$name: USR2 starts a new binary ($new)"
 	kill -QUIT "$old"
 	check "$name: the old master quits" wait_for 10 none_alive "$old"

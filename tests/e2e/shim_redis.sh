@@ -78,7 +78,7 @@ LD_PRELOAD=$SHIM_PRELOAD RELAY_HOST=127.0.0.1 RELAY_PORT=$RELAYD_PORT \
 check "$name: redis-server returns 0 after daemonizing" test $? = 0
 if wait_for 5 test -s "$d/redis.pid"; then
 	RPID=$(cat "$d/redis.pid")
-	PIDS+=("$RPID")
+	track_pid "$RPID"
 	pass "$name: redis writes its pid file"
 else
 	fail "$name: redis writes its pid file"

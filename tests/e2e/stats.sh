@@ -183,7 +183,7 @@ check "uptime_seconds is a number" \
 N_UP=123456
 N_DOWN=7777
 python3 "$PEER" sink "$N_DOWN" >"$T/sink.out" 2>&1 &
-PIDS+=($!)
+track_pid "$!"
 wait_for 5 test -s "$T/sink.out"
 sinkport=$(head -1 "$T/sink.out")
 spawn "$T/helper.log" "$TBIN/orig_helper" -host 127.0.0.1 \
@@ -209,7 +209,7 @@ note "$r1"
 
 # One session, held open until $T/go exists.
 python3 "$PEER" client "$pub1" "$N_UP" "$T/go" >"$T/client.out" 2>&1 &
-PIDS+=($!)
+track_pid "$!"
 expect "sessions 1 while the session is open" "$S" relayd_sessions 1
 expect "sessions_total 1" "$S" relayd_sessions_total 1
 check "registration's sessions sample is 1" bash -c \
@@ -236,11 +236,11 @@ expect "no io errors from a clean session" "$S" \
 # client queues and times out after -data-timeout 1.
 python3 "$PEER" ctl "$RELAYD_PORT" >"$T/ctl2.out" 2>&1 &
 ctl2_pid=$!
-PIDS+=("$ctl2_pid")
+track_pid "$ctl2_pid"
 pub2=$(nth_public_port 2)
 expect "registrations 2" "$S" relayd_registrations 2
 python3 "$PEER" hold "$pub2" >"$T/hold.out" 2>&1 &
-PIDS+=($!)
+track_pid "$!"
 wait_for 5 grep -q '^\[NEW\]' "$T/ctl2.out"
 sport2=$(sed -n 's/^\[NEW\]\([0-9]*\)$/\1/p' "$T/ctl2.out" | head -1)
 note "registration 2: public $pub2, server ${sport2:-?}"
@@ -268,7 +268,7 @@ check "the stray connection was closed" grep -qx closed "$T/stray.out"
 
 # A third registration is refused (-max-regs 2).
 python3 "$PEER" ctl "$RELAYD_PORT" >"$T/ctl3.out" 2>&1 &
-PIDS+=($!)
+track_pid "$!"
 check "the refused registration is closed" \
     wait_for 5 grep -qx EOF "$T/ctl3.out"
 expect "errors_total{kind=\"limit\"} 1 after a refused registration" "$S" \

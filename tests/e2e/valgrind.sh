@@ -113,7 +113,7 @@ port=$(free_port)
 LD_PRELOAD=$SHIM_PRELOAD RELAY_HOST=127.0.0.1 RELAY_PORT=$RELAYD_PORT \
     RELAY_ADDR_FILE=$T/echo.addr python3 "$TOP/tests/peers/fault_tool.py" \
     echo-server "$port" >"$T/echo.log" 2>&1 &
-PIDS+=($!)
+track_pid "$!"
 wait_for 30 test -s "$T/echo.addr"
 eport=$(sed 's/.*://' "$T/echo.addr" 2>/dev/null)
 check "valgrind: extension registration serves" \
