@@ -543,13 +543,7 @@ wake_drain(ev_tstamp now)
 			close(fd);
 			return;
 		}
-		close(fd);
-		if (s != NULL) {
-			log_warnx("server for %s did not accept a client "
-				  "within %.0fs; dropped it",
-			    wk.wc.asked_str, WAKE_SLOT_TTL);
-			wake_slot_free(s);
-		}
+		close(fd); /* its slot goes, logged, in the sweep */
 	}
 }
 
