@@ -231,6 +231,7 @@ class Report:
         rtt = self.val("wan", "relay-server", "rtt_ms")
         self.wan = None
         self.wan_pool = None
+        self.wan_nopool = None
         self.stall = None
         if not d or not r:
             reason = self.text.get(("skip", "wan", "reason"))
@@ -248,7 +249,9 @@ class Report:
                  f"(+{fmt(r - d)} ms)")
         for name, what in (("shim-pool", "shim + relayd, pooled data "
                             "connections"),
-                           ("shim-nopool", "shim + relayd, RELAY_POOL=0")):
+                           ("shim-nopool", "shim + relayd, RELAY_POOL=0"),
+                           ("shim-nopool-notfo", "shim + relayd, "
+                            "RELAY_POOL=0 RELAY_FASTOPEN=0")):
             v = self.val("wan", name, "ttfb_ms")
             if v:
                 v = med(list(v.values()))
@@ -256,6 +259,8 @@ class Report:
                          f"({signed(v - d)} ms over direct)")
                 if name == "shim-pool":
                     self.wan_pool = v
+                elif name == "shim-nopool":
+                    self.wan_nopool = v
         q = self.val("wan-stall", "shim", "quiet_p50_ms")
         b = self.val("wan-stall", "shim", "busy_max_ms")
         self.stall = None
@@ -331,14 +336,16 @@ class Report:
             self.target("relayd RSS per idle session < 8 KiB",
                         None if per is None else per < 8,
                         f"{fmt(per)} KiB over {fmt(held, 0)} sessions")
-        if self.wan is None:
-            self.target("WAN first byte <= direct + 1 relay-server RTT", None,
-                        self.text.get(("skip", "wan", "reason"), "no result"))
-        else:
-            d, r, rtt = self.wan
-            self.target("WAN first byte <= direct + 1 relay-server RTT",
-                        None if rtt is None else r - d <= rtt,
-                        f"+{fmt(r - d)} ms vs RTT {fmt(rtt)} ms")
+        skip = self.text.get(("skip", "wan", "reason"), "no result")
+        d, r, rtt = self.wan or (None, None, None)
+        for label, v in (("original-protocol server", r),
+                         ("shim, no pool", self.wan_nopool)):
+            name = f"WAN first byte <= direct + 1 relay-server RTT, {label}"
+            if v is None:
+                self.target(name, None, skip)
+                continue
+            self.target(name, None if rtt is None else v - d <= rtt,
+                        f"{signed(v - d)} ms vs RTT {fmt(rtt)} ms")
         if self.wan is not None and self.wan_pool is not None:
             d, r, rtt = self.wan
             self.target("WAN first byte with a pool < relayd without one",

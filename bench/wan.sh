@@ -9,7 +9,9 @@
 #
 # The direct path is routed through the relay namespace, so both paths
 # cross the delayed link: direct pays a connect and a request round trip;
-# relayd adds the [NEW] notification and the server's dial back.  The
+# relayd adds the [NEW] notification and the server's dial back, whose
+# handshake TCP Fast Open (set on in the relay namespace) folds into the
+# request's trip where the server side sends a [DATA] line first.  The
 # addresses exist only inside these namespaces.  The delay is netem's
 # where the kernel has it, else a tun pair joined by `rbench wire`.
 #
@@ -98,6 +100,11 @@ elif setup_wire; then
 else
 	skip "neither netem nor a tun delay line could be set up"
 fi
+# TCP Fast Open: relayd's listeners ask for it, the kernel grants it
+# only with the server bit, which a relay host's operator sets.
+if ip netns exec "$NS_R" sysctl -q -w net.ipv4.tcp_fastopen=3; then
+	LINK="$LINK; TCP Fast Open on in the relay namespace"
+fi
 echo "  relay<->server link: $LINK"
 rec 0 meta wan link "$LINK"
 
@@ -182,21 +189,20 @@ echo "  existing client while new ones arrive: $busy"
 echo "  new clients meanwhile: $arrivals"
 
 # Time to first byte through the shim: the same server kind under the
-# shim, with its default pool of pre-opened data connections and with
-# RELAY_POOL=0 (a dial-back round trip per client).
-for pool in 2 0; do
-	rm -f "$T/ttfb$pool.addr"
-	spawn "$T/ttfb$pool.log" ip netns exec "$NS_S" env \
+# shim, with its default pool of pre-opened data connections, and with
+# RELAY_POOL=0 (a dial-back per client), with and without Fast Open.
+for cfg in shim-pool:2:1 shim-nopool:0:1 shim-nopool-notfo:0:0; do
+	IFS=: read -r name pool tfo <<<"$cfg"
+	rm -f "$T/$name.addr"
+	spawn "$T/$name.log" ip netns exec "$NS_S" env \
 	    LD_PRELOAD="$SHIM_PRELOAD" RELAY_HOST=10.201.2.2 RELAY_PORT="$CTL" \
-	    RELAY_POOL=$pool RELAY_ADDR_FILE="$T/ttfb$pool.addr" \
-	    "$RBENCH" serve -l 0.0.0.0:0
-	if ! wait_for 10 test -s "$T/ttfb$pool.addr"; then
-		echo "  ttfb shim (pool $pool): no public address"
+	    RELAY_POOL="$pool" RELAY_FASTOPEN="$tfo" \
+	    RELAY_ADDR_FILE="$T/$name.addr" "$RBENCH" serve -l 0.0.0.0:0
+	if ! wait_for 10 test -s "$T/$name.addr"; then
+		echo "  ttfb $name: no public address"
 		continue
 	fi
-	paddr=10.201.1.2:$(sed 's/.*://' "$T/ttfb$pool.addr" | head -1)
-	name=shim-pool
-	[ $pool = 0 ] && name=shim-nopool
+	paddr=10.201.1.2:$(sed 's/.*://' "$T/$name.addr" | head -1)
 	for round in 1 2; do
 		out=$(in_ns "$NS_C" "$RBENCH" ttfb -c "$paddr" -n "$N" -t 60)
 		v=$(kv p50_ms <<<"$out")

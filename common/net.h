@@ -36,8 +36,18 @@ int net_listen_addr(const struct sockaddr_storage *ss, unsigned port,
 int net_resolve(const char *host, unsigned port, int family,
     struct sockaddr_storage *out, socklen_t *outlen, char *err, size_t errlen);
 
-/* net_connect_nb: a non-blocking connect; 0 (or in progress) or -1. */
-int net_connect_nb(const struct sockaddr_storage *ss, socklen_t len);
+/*
+ * net_connect_nb: a non-blocking connect; the fd (connected or in
+ * progress) or -1.  <fastopen> asks for TCP Fast Open: only for a caller
+ * that writes first, since the SYN waits for that write once the peer
+ * has given a cookie (and then connect() has already returned).
+ */
+int net_connect_nb(const struct sockaddr_storage *ss, socklen_t len,
+    int fastopen);
+/* net_fastopen: accept TCP Fast Open SYNs on listener <fd>, at most
+ * <qlen> pending; 0 leaves it off.  The kernel honours it only where
+ * net.ipv4.tcp_fastopen has the server bit (2). */
+void net_fastopen(int fd, unsigned qlen);
 
 int net_set_nonblock(int fd, int on);
 /* net_tune: TCP_NODELAY and keepalive (15 s, as Go's runtime sets). */

@@ -36,6 +36,7 @@ struct relayd_conf conf = {
     .hello_timeout = 10.0,
     .port_min = 1024,
     .port_max = 65535,
+    .fastopen = 256,
 };
 struct relayd_stats stats;
 
@@ -83,6 +84,8 @@ static const struct flag main_flags[] = {
 	"drop privileges to USER after binding the control port"},
     {"nosplice", FLAG_BOOL, &conf.no_splice, 0, NULL,
 	"copy through user space instead of splice(2)"},
+    {"fastopen", FLAG_UINT, &conf.fastopen, 65535, "N",
+	"TCP Fast Open SYNs pending per listener, 0: off (default 256)"},
     {"syslog", FLAG_BOOL, &main_syslog, 0, NULL, "log to syslog, not stderr"},
     {"v", FLAG_BOOL, &opt_verbose, 0, NULL, "verbose: log every session"},
     {"q", FLAG_BOOL, &opt_quiet, 0, NULL, "quiet: warnings and errors only"},
@@ -307,6 +310,7 @@ main(int argc, char **argv)
 		fprintf(stderr, "relayd: %s\n", err);
 		return 1;
 	}
+	net_fastopen(main_ctl_fd, conf.fastopen);
 	{
 		struct sockaddr_storage ss;
 		socklen_t sl = sizeof(ss);

@@ -1068,6 +1068,7 @@ reg_open_public(struct reg *reg, unsigned port)
 	/* Accepted sockets inherit TCP_NODELAY and keepalive from their
 	 * listener: set once here, not twice per session. */
 	net_tune(fd);
+	net_fastopen(fd, conf.fastopen);
 	if (reg->cl_fd != -1) {
 		ev_io_stop(loop, &reg->cl_io);
 		close(reg->cl_fd);
@@ -1090,6 +1091,7 @@ reg_open_ports(struct reg *reg, unsigned want_port)
 		reg->sv_fd = net_listen_addr(&reg->local, 0, REG_BACKLOG);
 		if (reg->sv_fd != -1) {
 			net_tune(reg->sv_fd);
+			net_fastopen(reg->sv_fd, conf.fastopen);
 			reg->sport = net_local_port(reg->sv_fd);
 			ev_io_set(&reg->sv_io, reg->sv_fd, EV_READ);
 			ev_io_start(loop, &reg->sv_io);

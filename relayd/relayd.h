@@ -36,6 +36,7 @@ struct relayd_conf {
 	double idle_timeout;   /* close a silent session, 0: never */
 	unsigned workers;      /* worker threads (event loops) */
 	int no_splice;	       /* copy through user space instead */
+	unsigned fastopen;     /* TCP Fast Open queue per listener, 0: off */
 	int check_only;	       /* -t: check the flags and exit */
 	unsigned port_min;     /* range a registration may ask for */
 	unsigned port_max;

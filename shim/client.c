@@ -172,7 +172,7 @@ rdial_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
  * listener gets an IPv6 socket, v4-mapped if need be, so the server sees
  * the family it listens on. */
 static int
-rclient_dial_port(struct rclient *rc, unsigned port)
+rclient_dial_port(struct rclient *rc, unsigned port, int fastopen)
 {
 	struct sockaddr_storage to = rc->relay;
 	socklen_t len = rc->relay_len;
@@ -191,7 +191,7 @@ rclient_dial_port(struct rclient *rc, unsigned port)
 		((struct sockaddr_in6 *)&to)->sin6_port = htons((uint16_t)port);
 	else
 		((struct sockaddr_in *)&to)->sin_port = htons((uint16_t)port);
-	return net_connect_nb(&to, len);
+	return net_connect_nb(&to, len, fastopen && rc->fastopen);
 }
 
 /* Dial the relay's server-facing port for one [NEW]. */
@@ -204,7 +204,10 @@ rclient_dial(struct rclient *rc, const struct proto_msg *m)
 	if (d == NULL)
 		return;
 	d->rc = rc;
-	d->fd = rclient_dial_port(rc, m->port);
+	/* Fast Open only where a [DATA] line goes first: a raw connection
+	 * of the original protocol would hold its SYN until the server
+	 * writes, and most servers read first. */
+	d->fd = rclient_dial_port(rc, m->port, m->has_id);
 	if (d->fd == -1) {
 		log_warn("relay %s:%u: cannot dial port %u", rc->host, rc->port,
 		    m->port);
@@ -357,7 +360,7 @@ rclient_pool_fill(struct rclient *rc)
 			return;
 		p->rc = rc;
 		p->state = RP_CONNECTING;
-		p->fd = rclient_dial_port(rc, rc->sport);
+		p->fd = rclient_dial_port(rc, rc->sport, 1);
 		if (p->fd == -1) {
 			free(p);
 			return;
@@ -604,7 +607,10 @@ rclient_connect(struct rclient *rc)
 	rc->ext_ok = 0;
 	rc->pool_ok = 0;
 	rc->reg[0] = '\0';
-	rc->fd = net_connect_nb(&rc->relay, rc->relay_len);
+	/* [HELLO] goes first, so it can ride the SYN; this connection also
+	 * fetches the cookie the data connections use. */
+	rc->fd =
+	    net_connect_nb(&rc->relay, rc->relay_len, rc->ext && rc->fastopen);
 	if (rc->fd == -1) {
 		rclient_lost(rc, errno, strerror(errno));
 		return;

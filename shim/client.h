@@ -69,6 +69,7 @@ struct rclient {
 	unsigned want_port; /* public port to ask for (0: any) */
 	unsigned ka;	    /* heartbeat seconds (extensions) */
 	unsigned pool;	    /* pre-opened data connections to keep */
+	int fastopen;	    /* TCP Fast Open where we write first */
 	double timeout;	    /* connect + handshake deadline, seconds */
 	double hello_wait;  /* silence after [HELLO] = original relay */
 	int dial_family;    /* family for data connections */

@@ -63,6 +63,7 @@ static struct {
 	int debug;
 	int ext;
 	int pool;
+	int fastopen;
 	int timeout_ms;
 	int heartbeat;
 	unsigned want_port;
@@ -80,7 +81,7 @@ static struct {
 static const char *const shim_env_names[] = {"RELAY_HOST", "RELAY_PORT",
     "RELAY_ADDR_FILE", "RELAY_SECRET_FILE", "RELAY_PORTS", "RELAY_TIMEOUT",
     "RELAY_EXTENSIONS", "RELAY_POOL", "RELAY_PUBLIC_PORT", "RELAY_HEARTBEAT",
-    "RELAYSHIM_DEBUG", "RELAYSHIM_HELPER", "LD_PRELOAD"};
+    "RELAY_FASTOPEN", "RELAYSHIM_DEBUG", "RELAYSHIM_HELPER", "LD_PRELOAD"};
 #define SHIM_NENV (sizeof(shim_env_names) / sizeof(shim_env_names[0]))
 static char *shim_env_saved[SHIM_NENV];
 
@@ -266,6 +267,7 @@ shim_do_init(void)
 		shim_cfg.timeout_ms = 5000;
 	shim_cfg.ext = shim_env_int("RELAY_EXTENSIONS", 1);
 	shim_cfg.pool = shim_env_int("RELAY_POOL", 2);
+	shim_cfg.fastopen = shim_env_int("RELAY_FASTOPEN", 1);
 	shim_cfg.want_port = (unsigned)shim_env_int("RELAY_PUBLIC_PORT", 0);
 	shim_cfg.heartbeat = shim_env_int("RELAY_HEARTBEAT", 10);
 	shim_cfg.debug = shim_env_int("RELAYSHIM_DEBUG", 0);
@@ -556,6 +558,7 @@ shim_register(struct shim_listener *l, int backlog)
 	wc.ext = shim_cfg.ext;
 	wc.debug = shim_cfg.debug;
 	wc.pool = shim_cfg.pool;
+	wc.fastopen = shim_cfg.fastopen;
 	wc.backlog = backlog;
 	wc.heartbeat = shim_cfg.heartbeat;
 	if (getentropy(wc.token, sizeof(wc.token)) == -1) {

@@ -132,7 +132,7 @@ sa_data(struct rclient *rc, int fd, const struct sockaddr_storage *from)
 		f->has_from = 1;
 		f->from = *from;
 	}
-	f->local_fd = net_connect_nb(&sa.to, sa.to_len);
+	f->local_fd = net_connect_nb(&sa.to, sa.to_len, 0);
 	ev_io_init(&f->io, fwd_connected_cb, f->local_fd, EV_WRITE);
 	f->io.data = f;
 	if (f->local_fd == -1) {
@@ -202,6 +202,7 @@ sa_usage(FILE *f)
 	    "  -heartbeat SEC       ping the relay this often, 0: never "
 	    "(default 10)\n"
 	    "  -original            speak only the original protocol\n"
+	    "  -nofastopen          no TCP Fast Open towards the relay\n"
 	    "  -v                   log every connection\n"
 	    "  -version             print the version\n\n"
 	    "Inside a server, use the preload library instead; see "
@@ -216,7 +217,8 @@ standalone_main(int argc, char **argv)
 	char err[NET_ERR_LEN];
 	unsigned port, heartbeat = 10, proxy = 0;
 	ev_signal s_term, s_int;
-	int original = 0, verbose = 0, help = 0, version = 0, unknown;
+	int original = 0, nofastopen = 0, verbose = 0, help = 0, version = 0;
+	int unknown;
 	const struct flag flags[] = {
 	    {"relay", FLAG_STR, relay, sizeof(relay), "HOST:PORT", NULL},
 	    {"to", FLAG_STR, to, sizeof(to), "HOST:PORT", NULL},
@@ -227,6 +229,7 @@ standalone_main(int argc, char **argv)
 		NULL},
 	    {"heartbeat", FLAG_UINT, &heartbeat, 3600, "SEC", NULL},
 	    {"original", FLAG_BOOL, &original, 0, NULL, NULL},
+	    {"nofastopen", FLAG_BOOL, &nofastopen, 0, NULL, NULL},
 	    {"v", FLAG_BOOL, &verbose, 0, NULL, NULL},
 	    {"version", FLAG_BOOL, &version, 0, NULL, NULL},
 	    {"h", FLAG_BOOL, &help, 0, NULL, NULL},
@@ -285,6 +288,7 @@ standalone_main(int argc, char **argv)
 	sa.rc.loop = sa.loop;
 	sa.rc.ops = &ops;
 	sa.rc.ext = !original;
+	sa.rc.fastopen = !nofastopen;
 	sa.rc.ka = heartbeat;
 	sa.rc.dial_family = AF_UNSPEC;
 	if (rclient_start(&sa.rc, err, sizeof(err)) == -1) {

@@ -217,7 +217,7 @@ wake_kick(struct wake_slot *s)
 	memcpy(hdr.token, wk.wc.token, WAKE_TOKEN_LEN);
 	hdr.id = s->id;
 	s->woken = ev_now(wk.loop);
-	fd = net_connect_nb(&wk.wc.listener, len);
+	fd = net_connect_nb(&wk.wc.listener, len, 0);
 	if (fd == -1) {
 		int err = errno;
 
@@ -670,6 +670,7 @@ wake_main(int ctl_fd)
 	wk.rc.want_port = wk.wc.want_port;
 	wk.rc.ka = wk.wc.heartbeat < 0 ? 0 : (unsigned)wk.wc.heartbeat;
 	wk.rc.pool = wk.wc.pool < 0 ? 0 : (unsigned)wk.wc.pool;
+	wk.rc.fastopen = wk.wc.fastopen;
 	wk.rc.timeout = wk.wc.timeout_ms / 1000.0;
 	wk.rc.dial_family = wk.wc.listener.ss_family;
 	if (wk.wc.secret_file[0] != '\0' &&

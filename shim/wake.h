@@ -113,6 +113,7 @@ struct wake_conf {
 	int32_t pool;	   /* pre-opened data connections */
 	int32_t backlog;   /* the server's listen() backlog */
 	int32_t heartbeat; /* seconds between [PING]s, 0: none */
+	int32_t fastopen;  /* TCP Fast Open towards the relay */
 };
 
 #endif
