@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -43,8 +44,9 @@ struct stats_conn {
 	int fd;
 	size_t len;
 	char req[STATS_REQ_MAX];
-	char *out; /* STATS_CONN_WRITING: the whole answer */
-	size_t outlen, outoff;
+	char head[160]; /* STATS_CONN_WRITING: HTTP head (GET only) */
+	char *out;	/* the metrics text */
+	size_t headlen, outlen, outoff; /* outoff counts head and text */
 };
 
 static pthread_mutex_t stats_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -212,9 +214,21 @@ stats_write_cb(struct ev_loop *loop, ev_io *w, int revents)
 	struct stats_conn *c = w->data;
 
 	(void)revents;
-	while (c->outoff < c->outlen) {
-		ssize_t n = send(c->fd, c->out + c->outoff,
-		    c->outlen - c->outoff, MSG_NOSIGNAL | MSG_DONTWAIT);
+	while (c->outoff < c->headlen + c->outlen) {
+		struct iovec iov[2];
+		struct msghdr mh = {.msg_iov = iov, .msg_iovlen = 0};
+		size_t off = c->outoff;
+		ssize_t n;
+
+		if (off < c->headlen) {
+			iov[mh.msg_iovlen++] =
+			    (struct iovec){c->head + off, c->headlen - off};
+			off = 0;
+		} else
+			off -= c->headlen;
+		iov[mh.msg_iovlen++] =
+		    (struct iovec){c->out + off, c->outlen - off};
+		n = sendmsg(c->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
 
 		if (n == -1 && errno == EINTR)
 			continue;
@@ -235,27 +249,15 @@ stats_write_cb(struct ev_loop *loop, ev_io *w, int revents)
 static int
 stats_answer(struct stats_conn *c, int http)
 {
-	char hdr[160];
-	size_t blen, hl = 0;
-	char *body = stats_render(&blen);
-
-	if (body == NULL)
+	c->out = stats_render(&c->outlen);
+	if (c->out == NULL)
 		return -1;
 	if (http)
-		hl = (size_t)snprintf(hdr, sizeof(hdr),
+		c->headlen = (size_t)snprintf(c->head, sizeof(c->head),
 		    "HTTP/1.0 200 OK\r\nContent-Type: text/plain; "
 		    "version=0.0.4\r\nContent-Length: %zu\r\nConnection: "
 		    "close\r\n\r\n",
-		    blen);
-	c->out = malloc(hl + blen);
-	if (c->out == NULL) {
-		free(body);
-		return -1;
-	}
-	memcpy(c->out, hdr, hl);
-	memcpy(c->out + hl, body, blen);
-	free(body);
-	c->outlen = hl + blen;
+		    c->outlen);
 	return 0;
 }
 

@@ -177,6 +177,23 @@ wake_kick_done(int fd, int err)
 		    strerror(err));
 }
 
+/* Send the wake header and close the wake connection; -1 while the
+ * connection is still being made (the caller waits until writable). */
+static int
+wake_kick_send(int fd, const struct wake_hdr *hdr)
+{
+	int err = 0;
+
+	if (send(fd, hdr, sizeof(*hdr), MSG_NOSIGNAL) !=
+	    (ssize_t)sizeof(*hdr)) {
+		if (errno == EAGAIN)
+			return -1;
+		err = errno ? errno : EPIPE;
+	}
+	wake_kick_done(fd, err);
+	return 0;
+}
+
 static void
 wake_kick_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
@@ -185,14 +202,13 @@ wake_kick_cb(struct ev_loop *loop, ev_io *w, int revents)
 	int err = 0;
 
 	(void)revents;
-	ev_io_stop(loop, w);
 	if (getsockopt(k->fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1)
 		err = errno;
-	if (err == 0 &&
-	    send(k->fd, &k->hdr, sizeof(k->hdr), MSG_NOSIGNAL) !=
-		(ssize_t)sizeof(k->hdr))
-		err = errno ? errno : EPIPE;
-	wake_kick_done(k->fd, err);
+	if (err != 0)
+		wake_kick_done(k->fd, err);
+	else if (wake_kick_send(k->fd, &k->hdr) == -1)
+		return;
+	ev_io_stop(loop, w);
 	free(k);
 }
 
@@ -226,14 +242,8 @@ wake_kick(struct wake_slot *s)
 		log_warnx("cannot wake the server: %s", strerror(err));
 		return;
 	}
-	if (send(fd, &hdr, sizeof(hdr), MSG_NOSIGNAL) == (ssize_t)sizeof(hdr)) {
-		wake_kick_done(fd, 0);
+	if (wake_kick_send(fd, &hdr) == 0)
 		return;
-	}
-	if (errno != EAGAIN) {
-		wake_kick_done(fd, errno);
-		return;
-	}
 	k = calloc(1, sizeof(*k));
 	if (k == NULL) {
 		close(fd);
