@@ -25,6 +25,9 @@ net_bind_listen(int family, const struct sockaddr *sa, socklen_t len,
 	if (fd == -1)
 		return -1;
 	(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	/* Inherited by every accepted socket: urgent data is relayed as the
+	 * byte it is, in order, not dropped. */
+	(void)setsockopt(fd, SOL_SOCKET, SO_OOBINLINE, &one, sizeof(one));
 	if (family == AF_INET6)
 		(void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero,
 		    sizeof(zero));

@@ -3,6 +3,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -186,6 +187,8 @@ pump_dir_flush(struct pump_dir *d)
 			n = send(d->dst, d->buf + d->off, d->len,
 			    MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (n > 0) {
+			/* A slow reader draining what we hold is not idle. */
+			d->pump->last_io = ev_now(d->pump->loop);
 			d->pipe_full = 0;
 			d->len -= (size_t)n;
 			d->off += (size_t)n;
@@ -207,6 +210,26 @@ pump_dir_flush(struct pump_dir *d)
 	}
 	pump_dir_update(d);
 	return 0;
+}
+
+/*
+ * splice(2) stops at TCP urgent data and says EAGAIN while poll(2) keeps
+ * calling the socket readable, which would spin: step over the mark with
+ * one recv(2) into the empty pipe.  relayd's sockets have SO_OOBINLINE,
+ * so the urgent byte is relayed in its place; elsewhere recv skips it.
+ */
+static ssize_t
+pump_read_mark(struct pump_dir *d)
+{
+	char b[PIPE_BUF];
+	ssize_t n = recv(d->src, b, sizeof(b), MSG_DONTWAIT);
+
+	/* An empty pipe takes PIPE_BUF bytes in one write. */
+	if (n > 0 && write(d->pipe[1], b, (size_t)n) != n) {
+		errno = EIO;
+		return -1;
+	}
+	return n;
 }
 
 static void
@@ -236,6 +259,9 @@ pump_rd_cb(struct ev_loop *loop, ev_io *w, int revents)
 			continue;
 		break;
 	}
+	if (n == -1 && errno == EAGAIN && d->pipe[0] != -1 && d->len == 0 &&
+	    sockatmark(d->src) == 1)
+		n = pump_read_mark(d);
 	if (n > 0) {
 		d->len += (size_t)n;
 		d->pump->last_io = ev_now(loop);

@@ -84,7 +84,7 @@ struct pump {
 	pump_cb cb;
 	void *data;
 	int running;
-	ev_tstamp last_io; /* when a byte last came in, either way */
+	ev_tstamp last_io; /* when a byte last moved, either way */
 };
 
 /*

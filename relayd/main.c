@@ -188,8 +188,9 @@ main_ctl_cb(struct ev_loop *loop, ev_io *w, int revents)
 			close(fd);
 			continue;
 		}
-		if (worker_hand_off(fd) == -1) {
+		if (worker_hand_off(fd, &ss) == -1) {
 			log_warnx("out of memory handing off a registration");
+			reg_limits_release(&ss);
 			close(fd);
 		}
 	}

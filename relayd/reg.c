@@ -104,7 +104,7 @@ out:
 	return ok;
 }
 
-static void
+void
 reg_limits_release(const struct sockaddr_storage *peer)
 {
 	pthread_mutex_lock(&reg_ip_lock);
@@ -141,6 +141,7 @@ reg_dconn_free(struct dconn *d)
 	ev_io_stop(loop, &d->io);
 	ev_timer_stop(loop, &d->timer);
 	TAILQ_REMOVE(&d->reg->dconns, d, entry);
+	d->reg->ndconns--;
 	if (d->fd != -1)
 		close(d->fd);
 	free(d);
@@ -786,8 +787,22 @@ reg_server_cb(struct ev_loop *loop, ev_io *w, int revents)
 			return;
 		proto_addr_format(addr, sizeof(addr), (struct sockaddr *)&ss);
 		if (reg->ext & PROTO_EXT_ADDR) {
-			struct dconn *d = calloc(1, sizeof(*d));
+			struct dconn *d;
 
+			/* No honest server side has more open than one per
+			 * announced client plus its pool: the rest would
+			 * only hold descriptors until -hello-timeout. */
+			if (reg->ndconns >= conf.max_queue + REG_POOL_MAX) {
+				atomic_fetch_add(&stats.err_limit, 1);
+				log_warnx("reg %llu: data connection from %s "
+					  "over the limit of %u unnamed ones; "
+					  "closed",
+				    (unsigned long long)reg->id, addr,
+				    conf.max_queue + REG_POOL_MAX);
+				close(fd);
+				continue;
+			}
+			d = calloc(1, sizeof(*d));
 			if (d == NULL) {
 				close(fd);
 				continue;
@@ -801,6 +816,7 @@ reg_server_cb(struct ev_loop *loop, ev_io *w, int revents)
 			d->io.data = d;
 			d->timer.data = d;
 			TAILQ_INSERT_TAIL(&reg->dconns, d, entry);
+			reg->ndconns++;
 			ev_io_start(loop, &d->io);
 			ev_timer_start(loop, &d->timer);
 			continue;
@@ -1132,15 +1148,12 @@ reg_hs_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
  * exactly as the original did; with one, only after the peer proved it.
  */
 void
-reg_create(struct worker *w, int ctl_fd)
+reg_create(struct worker *w, int ctl_fd, const struct sockaddr_storage *peer)
 {
-	struct sockaddr_storage peer;
-	socklen_t len = sizeof(peer);
+	socklen_t len;
 	uint8_t rnd[32];
 	struct reg *reg;
 
-	if (getpeername(ctl_fd, (struct sockaddr *)&peer, &len) == -1)
-		memset(&peer, 0, sizeof(peer));
 	reg = calloc(1, sizeof(*reg));
 	if (reg != NULL) {
 		reg->share = calloc(1, sizeof(*reg->share));
@@ -1153,7 +1166,7 @@ reg_create(struct worker *w, int ctl_fd)
 	}
 	if (reg == NULL) {
 		log_warnx("out of memory for a registration");
-		reg_limits_release(&peer);
+		reg_limits_release(peer);
 		close(ctl_fd);
 		return;
 	}
@@ -1163,7 +1176,7 @@ reg_create(struct worker *w, int ctl_fd)
 	reg->cl_fd = reg->sv_fd = -1;
 	reg->state = REG_ACTIVE;
 	reg->mode = REG_MODE_UNDECIDED;
-	reg->peer = peer;
+	reg->peer = *peer;
 	TAILQ_INIT(&reg->queue);
 	TAILQ_INIT(&reg->announced);
 	TAILQ_INIT(&reg->dconns);

@@ -182,6 +182,7 @@ struct reg {
 	unsigned nannounced;
 	struct reg_share *share;
 	struct dconn_list dconns;
+	unsigned ndconns;  /* dconns, in every state */
 	unsigned npooled;  /* dconns in DCONN_POOLED */
 	unsigned pool_max; /* granted pool size */
 	unsigned ext;	   /* negotiated PROTO_EXT_* */
@@ -200,6 +201,9 @@ enum handoff_kind {
 struct handoff {
 	enum handoff_kind kind;
 	int fd; /* control fd, or the client */
+	/* HANDOFF_REG: the peer as accept(2) gave it, which the per-address
+	 * limit counted (getpeername fails once the peer has reset). */
+	struct sockaddr_storage peer;
 	int data_fd;
 	uint64_t reg_id;
 	struct reg_share *share;
@@ -229,17 +233,19 @@ extern struct relayd_stats stats;
 /* worker.c */
 int worker_start_all(unsigned n);
 void worker_stop_all(void);
-int worker_hand_off(int fd);
+int worker_hand_off(int fd, const struct sockaddr_storage *peer);
 struct worker *worker_pick(struct worker *self);
 int worker_send(struct worker *w, const struct handoff *h);
 uint64_t worker_next_id(struct worker *w);
 
 /* reg.c */
-void reg_create(struct worker *w, int ctl_fd);
+void reg_create(struct worker *w, int ctl_fd,
+    const struct sockaddr_storage *peer);
 void reg_close(struct reg *reg, const char *why);
 void reg_share_release(struct reg_share *share);
 void reg_reap(struct worker *w);
 int reg_limits_admit(const struct sockaddr_storage *peer);
+void reg_limits_release(const struct sockaddr_storage *peer);
 
 /* session.c */
 void session_pair(struct reg *reg, struct client *c, int data_fd);

@@ -45,10 +45,12 @@ worker_wake_cb(struct ev_loop *loop, ev_async *a, int revents)
 	pthread_mutex_unlock(&w->lock);
 	for (size_t i = 0; i < n; i++) {
 		if (in[i].kind == HANDOFF_REG) {
-			if (stopping)
+			if (stopping) {
+				reg_limits_release(&in[i].peer);
 				close(in[i].fd);
-			else
-				reg_create(w, in[i].fd);
+			} else {
+				reg_create(w, in[i].fd, &in[i].peer);
+			}
 		} else {
 			/* Started even when stopping: the sweep below closes
 			 * it through the one teardown path. */
@@ -119,11 +121,16 @@ worker_start_all(unsigned n)
 	return 0;
 }
 
-/* Queue <h> for worker <w>; 0, or -1 when out of memory. */
+/* Queue <h> for worker <w>; 0, or -1 when out of memory or when <w> is
+ * stopping (its loop may be gone by the time it would look). */
 int
 worker_send(struct worker *w, const struct handoff *h)
 {
 	pthread_mutex_lock(&w->lock);
+	if (w->stopping) {
+		pthread_mutex_unlock(&w->lock);
+		return -1;
+	}
 	if (w->inbox_len == w->inbox_cap) {
 		size_t cap = w->inbox_cap ? w->inbox_cap * 2 : 16;
 		struct handoff *n = realloc(w->inbox, cap * sizeof(*n));
@@ -143,9 +150,9 @@ worker_send(struct worker *w, const struct handoff *h)
 
 /* A new control connection: round robin.  0, or -1 (caller closes). */
 int
-worker_hand_off(int fd)
+worker_hand_off(int fd, const struct sockaddr_storage *peer)
 {
-	struct handoff h = {.kind = HANDOFF_REG, .fd = fd};
+	struct handoff h = {.kind = HANDOFF_REG, .fd = fd, .peer = *peer};
 
 	return worker_send(&workers[next_worker++ % nworkers], &h);
 }
@@ -180,10 +187,16 @@ worker_stop_all(void)
 		pthread_mutex_unlock(&w->lock);
 		ev_async_send(w->loop, &w->wake);
 	}
+	/* Every thread ends before any loop goes: a worker finishing its
+	 * last callbacks may still hand a session to another. */
+	for (unsigned i = 0; i < nworkers; i++)
+		pthread_join(workers[i].thread, NULL);
 	for (unsigned i = 0; i < nworkers; i++) {
 		struct worker *w = &workers[i];
 
-		pthread_join(w->thread, NULL);
+		free(w->inbox);
+		w->inbox = NULL;
+		w->inbox_len = w->inbox_cap = 0;
 		pipe_pool_free(&w->pipes);
 		ev_loop_destroy(w->loop);
 		pthread_mutex_destroy(&w->lock);

@@ -120,6 +120,7 @@ static void
 sa_data(struct rclient *rc, int fd, const struct sockaddr_storage *from)
 {
 	struct fwd *f = calloc(1, sizeof(*f));
+	int one = 1;
 
 	(void)rc;
 	if (f == NULL) {
@@ -140,6 +141,10 @@ sa_data(struct rclient *rc, int fd, const struct sockaddr_storage *from)
 		fwd_free(f);
 		return;
 	}
+	/* Both ends are ours: urgent data goes through, in order. */
+	(void)setsockopt(fd, SOL_SOCKET, SO_OOBINLINE, &one, sizeof(one));
+	(void)setsockopt(f->local_fd, SOL_SOCKET, SO_OOBINLINE, &one,
+	    sizeof(one));
 	ev_io_start(sa.loop, &f->io);
 }
 

@@ -76,6 +76,17 @@ check "pipelined notifications, paired by id" \
 check "pooled data connections, no secret" \
     python3 "$TOOL" pool 127.0.0.1 "$RELAYD_PORT"
 
+# Data connections that never name their client: at most -max-queue plus
+# the largest pool (16) are held, the rest closed at once, not after
+# -hello-timeout (each would hold a descriptor until then).
+start_relayd -max-queue 4 || exit 1
+out=$(python3 "$TOOL" silent-data 127.0.0.1 "$RELAYD_PORT" 30 2>&1)
+note "$out"
+check "silent data connections: 20 held, 10 closed at once" \
+    test "$out" = "closed=10 held=20"
+check "... each refusal logged" \
+    count_ge 10 'over the limit of 20 unnamed ones; closed' "$RELAYD_LOG"
+
 # The shim keeps a pool by default: clients ride pre-opened connections.
 start_relayd -v || exit 1
 serve pooled ""

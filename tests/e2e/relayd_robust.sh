@@ -181,6 +181,55 @@ check "limits: only two registrations served" grep -q serving=2 <<<"$out"
 check "limits: a slot frees when a registration ends" \
     grep -q after-release=True <<<"$out"
 
+# --- TCP urgent data ---------------------------------------------------------
+# splice(2) stops at an urgent mark and says EAGAIN while the socket stays
+# readable: relayd once spun a worker at full speed there and never
+# relayed another byte of that session.  Now the urgent byte is relayed
+# in order, like any other, with and without splice.
+for mode in splice nosplice; do
+	flags=()
+	[ $mode = nosplice ] && flags=(-nosplice)
+	start_relayd "${flags[@]}" || fail "urgent ($mode): relayd starts"
+	spawn "$T/hu.$mode.log" "$TBIN/orig_helper" -host 127.0.0.1 \
+	    -port "$RELAYD_PORT" -echo
+	cport=$(nth_public_port 1)
+	out=$(timeout 20 python3 - "$cport" "$RELAYD_PID" <<'PY'
+import socket, sys, time
+port, pid = int(sys.argv[1]), sys.argv[2]
+
+def cpu():
+    f = open("/proc/%s/stat" % pid).read().rsplit(")", 1)[1].split()
+    return (int(f[11]) + int(f[12])) / 100.0
+
+s = socket.create_connection(("127.0.0.1", port), timeout=5)
+s.sendall(b"a")
+assert s.recv(1) == b"a"
+s.send(b"b", socket.MSG_OOB)
+time.sleep(0.1)
+s.sendall(b"cd")
+c0 = cpu()
+time.sleep(1.0)
+c1 = cpu()
+got = b""
+try:
+    while len(got) < 3:
+        d = s.recv(100)
+        if not d:
+            break
+        got += d
+except OSError as e:
+    print("error=%s" % e)
+print("echoed=%r cpu=%.2f" % (got, c1 - c0))
+PY
+)
+	note "$out"
+	check "urgent ($mode): the urgent byte and what follows are relayed" \
+	    grep -q "echoed=b'bcd'" <<<"$out"
+	check "urgent ($mode): relayd does not spin (CPU s over 1 s)" \
+	    awk -v c="$(sed -n 's/.*cpu=//p' <<<"$out")" \
+	    'BEGIN { exit !(c != "" && c < 0.3) }'
+done
+
 # --- IPv6 -------------------------------------------------------------------
 if python3 -c 'import socket; socket.socket(socket.AF_INET6).bind(("::1", 0))' \
     2>/dev/null; then

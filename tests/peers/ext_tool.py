@@ -15,6 +15,9 @@ on stderr).  All waits are bounded.
   pool HOST CTL [SECRETFILE]        pre-opened data connections: a forged one
                                     is refused, a real one gets [NEW] and the
                                     client's bytes with no control round trip
+  silent-data HOST CTL N            N data connections that never send their
+                                    [DATA] line; prints how many relayd closed
+                                    at once and how many it still holds
 """
 import hashlib
 import hmac
@@ -239,6 +242,24 @@ def cmd_pipeline(a):
     print("%d pipelined clients paired by id" % n)
 
 
+def cmd_silent_data(a):
+    host, ctl, n = a[0], a[1], int(a[2])
+    s, r, ok = register(host, ctl)
+    conns = [socket.create_connection((host, int(ok["sport"])),
+                                      timeout=TIMEOUT) for _ in range(n)]
+    time.sleep(1.0)
+    closed = 0
+    for c in conns:
+        c.setblocking(False)
+        try:
+            closed += c.recv(1) == b""
+        except BlockingIOError:
+            pass
+        except OSError:
+            closed += 1
+    print("closed=%d held=%d" % (closed, n - closed))
+
+
 def cmd_pool(a):
     host, ctl = a[0], a[1]
     secret = read_secret(a[2]) if len(a) > 2 else None
@@ -309,6 +330,7 @@ def main():
         "forge-data": cmd_forge_data,
         "pipeline": cmd_pipeline,
         "pool": cmd_pool,
+        "silent-data": cmd_silent_data,
     })
 
 
