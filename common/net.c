@@ -179,6 +179,16 @@ net_connect_nb(const struct sockaddr_storage *ss, socklen_t len, int fastopen)
 	return fd;
 }
 
+int
+net_established(int fd)
+{
+	struct tcp_info ti;
+	socklen_t len = sizeof(ti);
+
+	return getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0 &&
+	    ti.tcpi_state == TCP_ESTABLISHED;
+}
+
 void
 net_fastopen(int fd, unsigned qlen)
 {

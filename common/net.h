@@ -44,6 +44,8 @@ int net_resolve(const char *host, unsigned port, int family,
  */
 int net_connect_nb(const struct sockaddr_storage *ss, socklen_t len,
     int fastopen);
+/* net_established: whether TCP socket <fd> has finished its handshake. */
+int net_established(int fd);
 /* net_fastopen: accept TCP Fast Open SYNs on listener <fd>, at most
  * <qlen> pending; 0 leaves it off.  The kernel honours it only where
  * net.ipv4.tcp_fastopen has the server bit (2). */

@@ -100,9 +100,11 @@ rclient_registered(struct rclient *rc, unsigned public_port)
 	rc->public_port = public_port;
 	if (public_port != 0)
 		rc->want_port = public_port; /* ask for it back next time */
-	if (rc->registered_once)
-		log_info("relay %s:%u: registered again%s%u", rc->host,
-		    rc->port, public_port ? ", public port " : "", public_port);
+	if (rc->registered_once && public_port != 0)
+		log_info("relay %s:%u: registered again, public port %u",
+		    rc->host, rc->port, public_port);
+	else if (rc->registered_once)
+		log_info("relay %s:%u: registered again", rc->host, rc->port);
 	rc->registered_once = 1;
 	if (rc->ka > 0 && (rc->ext_ok || public_port != 0)) {
 		ev_timer_set(&rc->ka_timer, rc->ka, rc->ka);
@@ -303,7 +305,10 @@ rpool_cb(struct ev_loop *loop, ev_io *w, int revents)
 			return;
 		}
 		net_tune(p->fd);
-		p->state = rc->secret_len > 0 ? RP_CHALLENGE : RP_IDLE;
+		/* relayd challenges a pooled connection when it has a secret,
+		 * as it did the control connection; a relay without one sends
+		 * [NEW] straight away, even to a server side that has one. */
+		p->state = rc->challenged ? RP_CHALLENGE : RP_IDLE;
 		ev_io_stop(loop, w);
 		ev_io_set(w, p->fd, EV_READ);
 		ev_io_start(loop, w);
@@ -394,20 +399,13 @@ rclient_line(struct rclient *rc, const struct proto_msg *m)
 		rclient_dial(rc, m);
 		break;
 	case PROTO_OK:
-		/* A late [OK] after the silence timer gave up on the
-		 * extensions: relayd has switched, so must we. */
-		if (rc->state == RC_READY && rc->fell_back) {
-			rc->fell_back = 0;
-			rc->ext_ok = m->ext;
-			snprintf(rc->reg, sizeof(rc->reg), "%s", m->reg);
-			rc->public_port = m->port;
-			if (m->port != 0)
-				rc->want_port = m->port;
-			rc->ops->ready(rc, m->port);
+		/* Also a late [OK] after the silence timer gave up on the
+		 * extensions: relayd has switched, so must we, heartbeats
+		 * and pool included. */
+		if (rc->state != RC_HELLO && rc->state != RC_AUTH &&
+		    !(rc->state == RC_READY && rc->fell_back))
 			break;
-		}
-		if (rc->state != RC_HELLO && rc->state != RC_AUTH)
-			break;
+		rc->fell_back = 0;
 		rc->ext_ok = m->ext;
 		rc->sport = m->sport;
 		rc->pool_ok = (m->ext & PROTO_EXT_POOL) ? m->pool : 0;
@@ -437,6 +435,7 @@ rclient_line(struct rclient *rc, const struct proto_msg *m)
 		a.type = PROTO_AUTH;
 		(void)auth_mac_ctl(a.hex, rc->secret, rc->secret_len, m->hex);
 		rc->state = RC_AUTH;
+		rc->challenged = 1;
 		(void)rclient_send(rc, &a);
 		break;
 	}
@@ -569,6 +568,20 @@ rclient_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 		rclient_connect(rc);
 		break;
 	case RC_HELLO:
+		if (!net_established(rc->fd)) {
+			/* With TCP Fast Open connect() returned at once and
+			 * the SYN left with [HELLO]: no handshake yet is no
+			 * verdict on the protocol.  The connect deadline. */
+			ev_tstamp left =
+			    rc->connect_at + rc->timeout - ev_now(loop);
+
+			if (left > 0) {
+				ev_timer_set(&rc->timer, left, 0.);
+				ev_timer_start(loop, &rc->timer);
+			} else
+				rclient_lost(rc, ETIMEDOUT, "timed out");
+			break;
+		}
 		if (rc->secret_len == 0) {
 			/* Silence: a relay of the original protocol. */
 			rclient_registered(rc, 0);
@@ -603,7 +616,9 @@ static void
 rclient_connect(struct rclient *rc)
 {
 	rc->state = RC_CONNECTING;
+	rc->connect_at = ev_now(rc->loop);
 	rc->fell_back = 0;
+	rc->challenged = 0;
 	rc->ext_ok = 0;
 	rc->pool_ok = 0;
 	rc->reg[0] = '\0';
@@ -628,6 +643,17 @@ rclient_start(struct rclient *rc, char *err, size_t errlen)
 	rc->backoff = RC_BACKOFF_MIN;
 	if (rc->timeout <= 0)
 		rc->timeout = 5.0;
+	/* What relayd's parser takes; beyond it [HELLO] would be refused
+	 * as malformed and the relay taken for one of the original kind. */
+	if (rc->want_port > 65535) {
+		snprintf(err, errlen, "public port %u out of range",
+		    rc->want_port);
+		return -1;
+	}
+	if (rc->ka > 86400)
+		rc->ka = 86400;
+	if (rc->pool > 1024)
+		rc->pool = 1024;
 	/* relayd answers at once; this only bounds how long a listen()
 	 * waits on a relay of the original protocol, and must outlast a
 	 * busy host's scheduling delays. */

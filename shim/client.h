@@ -82,6 +82,8 @@ struct rclient {
 	unsigned public_port;
 	unsigned ext_ok; /* PROTO_EXT_* the relay granted */
 	int fell_back;	 /* original protocol assumed after silence */
+	int challenged;	 /* the relay asked for the secret: it has one */
+	ev_tstamp connect_at;
 	char reg[PROTO_HEX_MAX + 1];
 	double backoff;
 	ev_tstamp last_rx;

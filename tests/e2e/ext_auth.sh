@@ -99,4 +99,18 @@ done
 check "shim with a pool: 5 requests served" test "$ok" = 5
 check "shim with a pool: clients went over pooled connections" \
     grep -q 'on a pooled data connection' "$RELAYD_LOG"
+
+# A server side that has a secret, at a relay that has none: relayd
+# sends [NEW] on a pooled connection at once, with no [CHALLENGE] first
+# (the helper once waited for one and dropped every such client).
+serve secretpool "$T/secret"
+wait_for 10 test -s "$T/secretpool.addr"
+paddr=$(cat "$T/secretpool.addr" 2>/dev/null)
+ok=0
+for i in 1 2 3 4 5; do
+	curl -sS -m 5 "http://$paddr/" | grep -q authenticated-page && ok=$((ok + 1))
+done
+check "a secret, a relay without one: 5 requests served" test "$ok" = 5
+check "... over pooled connections" \
+    count_ge 7 'on a pooled data connection' "$RELAYD_LOG"
 finish

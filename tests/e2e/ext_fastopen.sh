@@ -117,6 +117,32 @@ a1=$(tfo TCPFastOpenActive)
 check "original protocol: no Fast Open on raw data connections" \
     test "$a1" = "$a0"
 
+# A relay that drops SYNs (here: a listener whose accept queue is full),
+# reached with a cookie cached for its address: connect() returns at
+# once and [HELLO] waits in the SYN, so silence there is no verdict that
+# the relay is of the original kind.  listen() must fail as a timeout.
+bport=$(free_port)
+cat >"$T/blackhole.py" <<'PY'
+import socket, sys, time
+l = socket.socket()
+l.bind(("127.0.0.1", int(sys.argv[1])))
+l.listen(0)
+held = [socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+        for _ in range(2)]     # fills the queue; later SYNs are dropped
+print("full", flush=True)
+time.sleep(120)
+PY
+spawn "$T/blackhole.log" python3 "$T/blackhole.py" "$bport"
+wait_for 10 grep -q full "$T/blackhole.log"
+out=$(cd "$T/www" && LD_PRELOAD="$SHIM_PRELOAD" RELAY_HOST=127.0.0.1 \
+    RELAY_PORT="$bport" RELAY_TIMEOUT=3 timeout 20 \
+    python3 -m http.server --bind 127.0.0.1 "$(free_port)" 2>&1)
+note "$(head -3 <<<"$out")"
+check "unreachable relay, cookie cached: listen() fails, timed out" \
+    grep -q "cannot register.*timed out" <<<"$out"
+check "... and is not taken for a relay of the original protocol" \
+    bash -c "! grep -q 'speaks only the original protocol' <<<\"\$1\"" _ "$out"
+
 # relayd -fastopen 0: the kernel falls back to the full handshake.
 start_relayd -fastopen 0 || fail "relayd -fastopen 0 starts"
 serve plain RELAY_POOL=0 || fail "registers with relayd -fastopen 0"
