@@ -40,7 +40,15 @@ helper_detach(int keep)
 	}
 	for (int fd = 3; fd < keep; fd++)
 		close(fd);
-	close_range((unsigned)keep + 1, ~0U, 0);
+	/* Before Linux 5.9, or under a seccomp filter that refuses it:
+	 * every number up to the limit (a kept listener of the server's
+	 * would keep this helper alive after the server is gone). */
+	if (close_range((unsigned)keep + 1, ~0U, 0) == -1) {
+		long max = sysconf(_SC_OPEN_MAX);
+
+		for (long fd = keep + 1; fd < (max > 0 ? max : 65536); fd++)
+			close((int)fd);
+	}
 }
 
 int

@@ -50,7 +50,6 @@
 #define SHIM_EXPORT __attribute__((visibility("default")))
 #define SHIM_MAX_LISTENERS 256
 #define SHIM_MAX_PEERS 4096 /* accepted sockets with a faked peer */
-#define SHIM_WAKE_WAIT_MS 500
 #define SHIM_HELPER_WAIT_MS 3000
 
 extern char **environ;
@@ -95,6 +94,7 @@ static int (*real_execve)(const char *, char *const[], char *const[]);
 
 /* A socket the shim bound to loopback in place of the asked address. */
 struct shim_listener {
+	int fd; /* its number here: still ours while it has our inode */
 	uint64_t ino;
 	struct sockaddr_storage asked;
 	socklen_t asked_len;
@@ -422,6 +422,7 @@ bind(int fd, const struct sockaddr *addr, socklen_t len)
 		return real_bind(fd, addr, len);
 	}
 	memset(&l, 0, sizeof(l));
+	l.fd = fd;
 	l.ino = shim_ino(fd);
 	l.hino = l.ino;
 	l.qfd = -1;
@@ -510,7 +511,7 @@ shim_write_addr_file(const char *public)
  * set and the reason printed.
  */
 static int
-shim_register(struct shim_listener *l, int backlog)
+shim_register(struct shim_listener *l, int fd, int backlog)
 {
 	static const int sigs_default[] = {SIGINT, SIGTERM, SIGHUP, SIGPIPE,
 	    SIGCHLD, SIGUSR1, SIGUSR2, SIGQUIT, SIGALRM};
@@ -539,17 +540,17 @@ shim_register(struct shim_listener *l, int backlog)
 	snprintf(wc.asked_str, sizeof(wc.asked_str), "%s", asked);
 	wc.asked = l->asked;
 	wc.asked_len = l->asked_len;
-	wc.listener.ss_family = l->asked.ss_family;
-	if (l->asked.ss_family == AF_INET) {
-		struct sockaddr_in *sin = (struct sockaddr_in *)&wc.listener;
+	/* Where the listener really is: ::1, or 127.0.0.1 v4-mapped on a
+	 * host without ::1 (shim_bind_loopback). */
+	{
+		socklen_t wl = sizeof(wc.listener);
 
-		sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-		sin->sin_port = htons((uint16_t)l->local_port);
-	} else {
-		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&wc.listener;
-
-		sin6->sin6_addr = in6addr_loopback;
-		sin6->sin6_port = htons((uint16_t)l->local_port);
+		if (real_getsockname(fd, (struct sockaddr *)&wc.listener,
+			&wl) == -1) {
+			shim_log("cannot register %s: %s", asked,
+			    strerror(errno));
+			return -1;
+		}
 	}
 	wc.listener_ino = l->ino;
 	/* RELAY_PUBLIC_PORT names one port: the first listener's. */
@@ -611,9 +612,12 @@ shim_register(struct shim_listener *l, int backlog)
 		    envp));
 	}
 	r = pid == -1 ? errno : 0;
-	while (pid != -1 && waitpid(pid, &status, __WCLONE) == -1 &&
-	    errno == EINTR)
-		;
+	while (pid != -1 && waitpid(pid, &status, __WCLONE) == -1) {
+		if (errno != EINTR) {
+			r = errno;
+			break;
+		}
+	}
 	if (r == 0 && WIFEXITED(status))
 		r = WEXITSTATUS(status);
 	posix_spawn_file_actions_destroy(&fa);
@@ -710,11 +714,16 @@ listen(int fd, int backlog)
 		errno = saved;
 		return 0;
 	}
-	/* A v4 and a v6 listener on one port share one public port. */
+	/* Readiness then means the wake header is there: accept() never
+	 * waits on it.  Siblings too: the kernel spreads wakes over them. */
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &one, sizeof(one));
+	/* A v4 and a v6 listener on one port share one public port, with
+	 * a listener still open: a closed one's helper is on its way out. */
 	for (size_t i = 0; i < shim_nlst; i++) {
 		if ((int)i != idx && shim_lst[i].registered &&
 		    shim_lst[i].asked_port != 0 &&
-		    shim_lst[i].asked_port == shim_lst[idx].asked_port) {
+		    shim_lst[i].asked_port == shim_lst[idx].asked_port &&
+		    shim_ino(shim_lst[i].fd) == shim_lst[i].ino) {
 			shim_lst[idx].registered = 2;
 			memcpy(shim_lst[idx].public, shim_lst[i].public,
 			    sizeof(shim_lst[idx].public));
@@ -732,10 +741,7 @@ listen(int fd, int backlog)
 	l = shim_lst[idx];
 	pthread_mutex_unlock(&shim_lock);
 
-	/* Readiness then means the wake header is there: accept() never
-	 * waits on it. */
-	(void)setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &one, sizeof(one));
-	if (shim_register(&l, backlog) == -1)
+	if (shim_register(&l, fd, backlog) == -1)
 		return -1;
 	pthread_mutex_lock(&shim_lock);
 	idx = shim_find(ino);
@@ -782,7 +788,11 @@ shim_loopback_listener(int fd, unsigned *lport, int *family)
 		return 1;
 	}
 	if (ss.ss_family == AF_INET6 &&
-	    IN6_IS_ADDR_LOOPBACK(&((struct sockaddr_in6 *)&ss)->sin6_addr)) {
+	    (IN6_IS_ADDR_LOOPBACK(&((struct sockaddr_in6 *)&ss)->sin6_addr) ||
+		(IN6_IS_ADDR_V4MAPPED(
+		     &((struct sockaddr_in6 *)&ss)->sin6_addr) &&
+		    ((struct sockaddr_in6 *)&ss)->sin6_addr.s6_addr[12] ==
+			127))) {
 		*lport = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
 		*family = AF_INET6;
 		return 1;
@@ -802,18 +812,26 @@ shim_attach(unsigned lport, uint64_t hino, struct wake_resp *resp, int *qfd)
 	socklen_t len = wake_sock_addr(&sun, lport, hino);
 	struct wake_req req;
 	struct pollfd pfd;
+	struct ucred cred;
+	socklen_t clen = sizeof(cred);
 	int s, r = -1;
 
 	*qfd = -1;
 	memset(resp, 0, sizeof(*resp));
 	memset(&req, 0, sizeof(req));
 	req.kind = WAKE_REQ_ATTACH;
-	s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	/* Non-blocking: a helper whose backlog is full must not hang the
+	 * server's accept() or getsockname(). */
+	s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (s == -1)
 		return -1;
 	pfd.fd = s;
 	pfd.events = POLLIN;
+	/* The name is public: only a helper of our user or root is ours
+	 * (anyone could bind the name of one that died). */
 	if (connect(s, (struct sockaddr *)&sun, len) == 0 &&
+	    getsockopt(s, SOL_SOCKET, SO_PEERCRED, &cred, &clen) == 0 &&
+	    (cred.uid == geteuid() || cred.uid == 0) &&
 	    send(s, &req, sizeof(req), MSG_NOSIGNAL) == (ssize_t)sizeof(req)) {
 		do {
 			r = poll(&pfd, 1, SHIM_HELPER_WAIT_MS);
@@ -856,6 +874,7 @@ shim_adopt(int fd, uint64_t ino)
 		return -1;
 	}
 	memset(&l, 0, sizeof(l));
+	l.fd = fd;
 	l.ino = ino;
 	l.hino = ino;
 	l.asked = resp.asked;
@@ -1041,25 +1060,17 @@ shim_take_wake(int afd, uint64_t lino, struct shim_wake_info *w, int flags,
 	struct wake_hdr hdr;
 	struct wake_msg m = {0};
 	struct wake_ack ack;
-	struct pollfd pfd = {afd, POLLIN, 0};
 	uint8_t diff = 0;
 	ssize_t n;
-	int q, rfd, waited = 0;
+	int q, rfd;
 
-	for (;;) {
+	/* Every listener of ours has TCP_DEFER_ACCEPT, so accept() returns
+	 * a wake only once its header, sent in one segment, is all there:
+	 * anything shorter is a local client, served at once (waiting on
+	 * it would stall an event-loop server for every such client). */
+	do
 		n = recv(afd, &hdr, sizeof(hdr), MSG_PEEK | MSG_DONTWAIT);
-		if (n == (ssize_t)sizeof(hdr) ||
-		    (n > 0 &&
-			memcmp(&hdr, WAKE_MAGIC,
-			    (size_t)n < 4 ? (size_t)n : 4) != 0) ||
-		    n == 0 || (n == -1 && errno != EAGAIN && errno != EINTR))
-			break;
-		/* TCP_DEFER_ACCEPT makes this rare: wait a little. */
-		if (waited >= SHIM_WAKE_WAIT_MS)
-			break;
-		(void)poll(&pfd, 1, 50);
-		waited += 50;
-	}
+	while (n == -1 && errno == EINTR);
 	if (n != (ssize_t)sizeof(hdr) || memcmp(hdr.magic, WAKE_MAGIC, 4) != 0)
 		return 1;
 	if (w->idx != -1)
@@ -1076,6 +1087,8 @@ shim_take_wake(int afd, uint64_t lino, struct shim_wake_info *w, int flags,
 	if (q == -1 ||
 	    fdpass_recv(q, &m, sizeof(m), &rfd, flags & SOCK_CLOEXEC) !=
 		(ssize_t)sizeof(m)) {
+		if (q != -1 && rfd != -1)
+			close(rfd); /* not a message of ours */
 		/* Another process took this wake's client: a repeated wake
 		 * after a lost one. */
 		if (shim_cfg.debug)

@@ -37,6 +37,8 @@
 #define WAKE_LIVENESS 1.0  /* seconds between listener checks */
 #define WAKE_REWAKE 2.0	   /* wake again if not taken by then */
 #define WAKE_WINDOW_MAX 128
+#define WAKE_ASKERS_MAX 32 /* shims asking at once; anyone may connect */
+#define WAKE_ASKER_TTL 2.0 /* seconds an asker has to say what it wants */
 
 /*
  * A client's relay connection on its way to the server.  At most
@@ -71,6 +73,7 @@ struct wake_kick {
 struct wake_asker {
 	int fd;
 	ev_io io;
+	ev_timer timer;
 };
 
 static struct {
@@ -83,6 +86,8 @@ static struct {
 	int q_far;  /* the servers' end, handed out */
 	unsigned lport;
 	ev_io unix_io;
+	ev_timer unix_pause; /* unix_io off after EMFILE */
+	unsigned naskers;
 	ev_io ack_io;
 	ev_timer live;
 	ev_timer sweep;
@@ -402,23 +407,53 @@ wake_answer(int fd)
 }
 
 static void
+wake_asker_free(struct wake_asker *a)
+{
+	ev_io_stop(wk.loop, &a->io);
+	ev_timer_stop(wk.loop, &a->timer);
+	close(a->fd);
+	free(a);
+	wk.naskers--;
+}
+
+static void
 wake_asker_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct wake_asker *a = w->data;
 	struct wake_req req;
 	ssize_t n;
 
+	(void)loop;
 	(void)revents;
 	n = recv(a->fd, &req, sizeof(req), MSG_DONTWAIT);
 	if (n == -1 && (errno == EAGAIN || errno == EINTR))
 		return;
 	if (n == (ssize_t)sizeof(req) && req.kind == WAKE_REQ_ATTACH)
 		wake_answer(a->fd);
-	ev_io_stop(loop, w);
-	close(a->fd);
-	free(a);
+	wake_asker_free(a);
 }
 
+static void
+wake_asker_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)loop;
+	(void)revents;
+	wake_asker_free(w->data);
+}
+
+static void
+wake_unix_pause_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)w;
+	(void)revents;
+	ev_io_start(loop, &wk.unix_io);
+}
+
+/*
+ * The abstract socket's name is public (/proc/net/unix) and anyone may
+ * connect: askers are few and short-lived, so a local process that opens
+ * many and says nothing cannot use up this helper's descriptors.
+ */
 static void
 wake_unix_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
@@ -428,17 +463,28 @@ wake_unix_cb(struct ev_loop *loop, ev_io *w, int revents)
 		int fd =
 		    accept4(w->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
-		if (fd == -1)
+		if (fd == -1) {
+			if (errno == EMFILE || errno == ENFILE ||
+			    errno == ENOBUFS || errno == ENOMEM) {
+				ev_io_stop(loop, w);
+				ev_timer_set(&wk.unix_pause, 1.0, 0.);
+				ev_timer_start(loop, &wk.unix_pause);
+			}
 			return;
-		a = calloc(1, sizeof(*a));
-		if (a == NULL) {
+		}
+		if (wk.naskers >= WAKE_ASKERS_MAX ||
+		    (a = calloc(1, sizeof(*a))) == NULL) {
 			close(fd);
 			continue;
 		}
+		wk.naskers++;
 		a->fd = fd;
 		ev_io_init(&a->io, wake_asker_cb, fd, EV_READ);
-		a->io.data = a;
+		ev_timer_init(&a->timer, wake_asker_timeout_cb, WAKE_ASKER_TTL,
+		    0.);
+		a->io.data = a->timer.data = a;
 		ev_io_start(loop, &a->io);
+		ev_timer_start(loop, &a->timer);
 	}
 }
 
@@ -669,7 +715,9 @@ wake_main(int ctl_fd)
 	 * whole set when it sees that).  A helper watches a handful of fds. */
 	wk.loop = ev_default_loop(EVBACKEND_POLL);
 	TAILQ_INIT(&wk.slots);
-	wk.window = wk.wc.backlog < 1	      ? 1
+	/* listen(fd, -1) asks for the system's maximum. */
+	wk.window = wk.wc.backlog < 0	      ? WAKE_WINDOW_MAX
+	    : wk.wc.backlog < 1		      ? 1
 	    : wk.wc.backlog > WAKE_WINDOW_MAX ? WAKE_WINDOW_MAX
 					      : (unsigned)wk.wc.backlog;
 	snprintf(wk.rc.host, sizeof(wk.rc.host), "%s", wk.wc.relay_host);
@@ -701,6 +749,7 @@ wake_main(int ctl_fd)
 		return 1;
 	}
 	ev_io_init(&wk.unix_io, wake_unix_cb, wk.unix_fd, EV_READ);
+	ev_init(&wk.unix_pause, wake_unix_pause_cb);
 	ev_io_start(wk.loop, &wk.unix_io);
 	ev_io_init(&wk.ack_io, wake_ack_cb, wk.q_near, EV_READ);
 	ev_timer_init(&wk.live, wake_live_cb, WAKE_LIVENESS, WAKE_LIVENESS);

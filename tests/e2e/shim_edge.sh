@@ -271,6 +271,40 @@ else
 	fail "closer: registers"
 fi
 
+# --- a server that closes its listener and listens again on the port ---------
+# The new listener must get a registration of its own: it once shared the
+# closed one's, whose helper leaves with the old socket, and went dark.
+shim_run relisten python3 -c '
+import socket, sys, time
+def listen():
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("0.0.0.0", int(sys.argv[1])))
+    s.listen(8)
+    return s
+listen().close()
+s = listen()
+while True:
+    c, _ = s.accept()
+    c.sendall(b"second\n")
+    c.close()' "$(free_port)"
+SP[relisten]=$SPID
+if pub=$(shim_public relisten 2); then
+	sleep 5 # the first listener's helper has gone by now
+	got=$(timeout 20 python3 -c '
+import socket, sys
+n = 0
+for _ in range(3):
+    s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), 5)
+    s.settimeout(5)
+    n += s.recv(100) == b"second\n"
+print(n)' "$(port_of "$pub")" 2>&1)
+	check "relisten: the new listener is served through its own registration" \
+	    test "$got" = 3
+else
+	fail "relisten: registers again"
+fi
+
 # --- a server at its fd limit --------------------------------------------------
 # The wake takes the server's last free descriptor; the relayed connection
 # must take the wake's place, not be dropped for want of one.
