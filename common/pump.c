@@ -170,7 +170,34 @@ pump_dir_close(struct pump_dir *d)
 		pump->cb(pump, (int)(d - pump->dir), PUMP_END_DONE, d->err);
 	if (pump->running && pump->dir[0].state == PUMP_DIR_CLOSED &&
 	    pump->dir[1].state == PUMP_DIR_CLOSED)
-		pump_finish(pump, PUMP_END_DONE, 0);
+		pump_finish(pump,
+		    pump->write_err ? PUMP_END_ERROR : PUMP_END_DONE,
+		    pump->write_err);
+}
+
+/*
+ * A write failed: this direction's destination is gone, and what it
+ * holds can go nowhere.  The other direction reads from that very
+ * socket, so it meets the end too and then drains what it holds into
+ * its own destination, which may be healthy: a server that answered and
+ * then reset the client's upload still has its answer delivered, as it
+ * would be without a relay in between.
+ */
+static void
+pump_dir_fail(struct pump_dir *d, int err)
+{
+	struct pump *pump = d->pump;
+
+	d->err = err;
+	pump->write_err = err;
+	d->state = PUMP_DIR_CLOSED;
+	pump_dir_release(d);
+	pump_dir_update(d);
+	if (pump->cb != NULL)
+		pump->cb(pump, (int)(d - pump->dir), PUMP_END_ERROR, err);
+	if (pump->running && pump->dir[0].state == PUMP_DIR_CLOSED &&
+	    pump->dir[1].state == PUMP_DIR_CLOSED)
+		pump_finish(pump, PUMP_END_ERROR, err);
 }
 
 /* Returns 0, or -1 after the pump was aborted. */
@@ -199,7 +226,7 @@ pump_dir_flush(struct pump_dir *d)
 			continue;
 		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
 			break;
-		pump_finish(d->pump, PUMP_END_ERROR, n == -1 ? errno : EPIPE);
+		pump_dir_fail(d, n == -1 ? errno : EPIPE);
 		return -1;
 	}
 	if (d->len == 0)
@@ -309,6 +336,7 @@ pump_start(struct pump *pump, struct ev_loop *loop, struct pipe_pool *pool,
 	pump->cb = cb;
 	pump->data = data;
 	pump->running = 1;
+	pump->write_err = 0;
 	pump->last_io = ev_now(loop);
 	for (int i = 0; i < 2; i++) {
 		struct pump_dir *d = &pump->dir[i];

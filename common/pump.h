@@ -12,9 +12,11 @@
  *
  * Half-close: EOF on the source becomes shutdown(SHUT_WR) on the
  * destination once every byte is written; the other direction keeps
- * flowing.  A write error aborts the whole pump (nothing more can be
- * delivered).  The pump never closes the sockets: its owner does, in its
- * done callback, which is the single place a pump ends.
+ * flowing.  A write error ends its direction (what it holds can go
+ * nowhere); the other direction reads from that same dead socket, meets
+ * its end and still delivers what it holds, and the pump then ends in
+ * error.  The pump never closes the sockets: its owner does, in its done
+ * callback, which is the single place a pump ends.
  */
 #ifndef COMMON_PUMP_H
 #define COMMON_PUMP_H
@@ -67,7 +69,8 @@ struct pump_dir {
 
 enum pump_end {
 	PUMP_END_DONE,	/* both directions reached EOF and were shut */
-	PUMP_END_ERROR, /* a write failed or no memory: abort */
+	PUMP_END_ERROR, /* a write failed (that direction, or the pump's
+			 * end), or no memory (abort) */
 };
 
 /*
@@ -84,6 +87,7 @@ struct pump {
 	pump_cb cb;
 	void *data;
 	int running;
+	int write_err;	   /* a direction's write failed: its errno */
 	ev_tstamp last_io; /* when a byte last moved, either way */
 };
 

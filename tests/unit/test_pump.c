@@ -737,7 +737,13 @@ done_end(struct fixture *fx)
 	return fx->end_calls > 0;
 }
 
-/* y vanishes (RST on TCP): writing to b fails and the pump aborts. */
+static int
+done_end_x_eof(struct fixture *fx)
+{
+	return fx->end_calls > 0 && (fx->x.rx_eof || fx->x.rx_err != 0);
+}
+
+/* y vanishes (RST on TCP): writing to b fails and the pump ends. */
 static void
 test_write_error(void **state)
 {
@@ -758,9 +764,47 @@ test_write_error(void **state)
 	if (fx->end_err != EPIPE && fx->end_err != ECONNRESET)
 		fail_msg("end error %d (%s), want EPIPE or ECONNRESET",
 		    fx->end_err, strerror(fx->end_err));
-	/* Aborted: no per-direction close of a->b, which never finished. */
-	assert_int_equal(fx->dir_calls[0], 0);
+	/* a->b ended with the write error; b->a met the end of b. */
+	assert_int_equal(fx->dir_calls[0], 1);
+	assert_int_equal(fx->dir_err[0], fx->end_err);
+	assert_int_equal(fx->dir_calls[1], 1);
 	expect_quiet_after_end(fx);
+	expect_pool_clean(fx);
+}
+
+/*
+ * y answers and then vanishes (RST on TCP) while x is still sending and
+ * not yet reading: writing to b fails, but every byte y sent before it
+ * went still reaches x, as it would without a pump in between, and x
+ * then sees EOF.
+ */
+static void
+test_write_error_delivers(void **state)
+{
+	struct fixture *fx = *state;
+	struct linger lg = {.l_onoff = 1, .l_linger = 0};
+	const size_t answer = 48 * 1024;
+
+	peer_send(&fx->y, answer, 0);
+	for (int i = 0; i < 50 && fx->y.tx_sent < answer; i++)
+		ev_run(fx->loop, EVRUN_NOWAIT);
+	assert_int_equal(fx->y.tx_sent, answer);
+	for (int i = 0; i < 20; i++) /* let the pump take it from b */
+		ev_run(fx->loop, EVRUN_NOWAIT);
+	if (fx->mode->family == AF_INET)
+		assert_int_not_equal(setsockopt(fx->y.fd, SOL_SOCKET, SO_LINGER,
+					 &lg, sizeof(lg)),
+		    -1);
+	close(fx->y.fd);
+	fx->y.fd = -1;
+	peer_send(&fx->x, 8 * 1024 * 1024, 0);
+	peer_read(&fx->x);
+	run_until(fx, done_end_x_eof);
+
+	assert_int_equal(fx->end, PUMP_END_ERROR);
+	assert_int_equal(fx->dir_calls[0], 1);
+	expect_intact(&fx->x, answer);
+	assert_true(fx->x.rx_eof);
 	expect_pool_clean(fx);
 }
 
@@ -778,7 +822,9 @@ static struct mode mode_tcp_copy = {AF_INET, 1};
 	    PUMP_TEST(test_half_close_empty, m), \
 	    PUMP_TEST(test_backpressure, m), \
 	    PUMP_TEST(test_backpressure_small, m), \
-	    PUMP_TEST(test_stop_while_full, m), PUMP_TEST(test_write_error, m)
+	    PUMP_TEST(test_stop_while_full, m), \
+	    PUMP_TEST(test_write_error, m), \
+	    PUMP_TEST(test_write_error_delivers, m)
 
 int
 main(void)
