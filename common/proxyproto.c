@@ -37,6 +37,17 @@ proxy_family(const struct sockaddr *sa, struct sockaddr_in6 *out6,
 	return AF_UNSPEC;
 }
 
+/* <in> as a v4-mapped IPv6 address. */
+static void
+proxy_map6(const struct sockaddr_in *in, struct sockaddr_in6 *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->sin6_family = AF_INET6;
+	out->sin6_port = in->sin_port;
+	out->sin6_addr.s6_addr[10] = out->sin6_addr.s6_addr[11] = 0xff;
+	memcpy(&out->sin6_addr.s6_addr[12], &in->sin_addr, 4);
+}
+
 int
 proxy_header(char *out, size_t cap, int version, const struct sockaddr *src,
     const struct sockaddr *dst)
@@ -46,6 +57,17 @@ proxy_header(char *out, size_t cap, int version, const struct sockaddr *src,
 	int sf = proxy_family(src, &s6, &s4);
 	int df = proxy_family(dst, &d6, &d4);
 	int fam = sf == df ? sf : AF_UNSPEC;
+
+	/* An IPv4 client at a relay reached over IPv6 (or the other way
+	 * round): both as IPv6, the IPv4 one v4-mapped, rather than no
+	 * address at all. */
+	if (sf != df && sf != AF_UNSPEC && df != AF_UNSPEC) {
+		if (sf == AF_INET)
+			proxy_map6(&s4, &s6);
+		else
+			proxy_map6(&d4, &d6);
+		fam = AF_INET6;
+	}
 
 	if (version == 1) {
 		char sa[INET6_ADDRSTRLEN], da[INET6_ADDRSTRLEN];

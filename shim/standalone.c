@@ -85,12 +85,12 @@ fwd_connected_cb(struct ev_loop *loop, ev_io *w, int revents)
 		struct sockaddr_storage dst;
 		socklen_t dl = sizeof(dst);
 		char hdr[PROXY_V1_MAX];
-		int n;
+		int n, have_dst;
 
 		/* The address the client reached: the relay's public port. */
-		if (getpeername(f->relay_fd, (struct sockaddr *)&dst, &dl) ==
-			0 &&
-		    sa.rc.public_port != 0) {
+		have_dst =
+		    getpeername(f->relay_fd, (struct sockaddr *)&dst, &dl) == 0;
+		if (have_dst && sa.rc.public_port != 0) {
 			if (dst.ss_family == AF_INET6)
 				((struct sockaddr_in6 *)&dst)->sin6_port =
 				    htons((uint16_t)sa.rc.public_port);
@@ -100,7 +100,7 @@ fwd_connected_cb(struct ev_loop *loop, ev_io *w, int revents)
 		}
 		n = proxy_header(hdr, sizeof(hdr), sa.proxy_version,
 		    f->has_from ? (struct sockaddr *)&f->from : NULL,
-		    (struct sockaddr *)&dst);
+		    have_dst ? (struct sockaddr *)&dst : NULL);
 		if (n == -1 ||
 		    send(f->local_fd, hdr, (size_t)n,
 			MSG_NOSIGNAL | MSG_DONTWAIT) != n)
