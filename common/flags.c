@@ -76,11 +76,29 @@ flags_find(const struct flag *tbl, size_t n, const char *name, size_t len)
 	return NULL;
 }
 
+/* The spellings Go's strconv.ParseBool takes: 1, 0 or -1 (none). */
+static int
+flags_bool(const char *v)
+{
+	static const char *const yes[] = {"1", "t", "T", "TRUE", "true",
+	    "True"};
+	static const char *const no[] = {"0", "f", "F", "FALSE", "false",
+	    "False"};
+
+	for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
+		if (strcmp(v, yes[i]) == 0)
+			return 1;
+		if (strcmp(v, no[i]) == 0)
+			return 0;
+	}
+	return -1;
+}
+
 int
 flags_parse(const struct flag *tbl, size_t n, const struct flag *positional,
     int argc, char *const argv[], char *err, size_t errlen, int *unknown)
 {
-	int npos = 0;
+	int npos = 0, ended = 0;
 
 	*unknown = 0;
 	for (int i = 1; i < argc; i++) {
@@ -88,7 +106,13 @@ flags_parse(const struct flag *tbl, size_t n, const struct flag *positional,
 		const struct flag *f;
 		size_t len;
 
-		if (a[0] != '-' || a[1] == '\0') {
+		/* As in Go, "--" ends the flags: what follows is an argument
+		 * even if it starts with '-'. */
+		if (strcmp(a, "--") == 0 && !ended) {
+			ended = 1;
+			continue;
+		}
+		if (ended || a[0] != '-' || a[1] == '\0') {
 			if (positional == NULL || npos++ > 0)
 				return flags_fail(err, errlen,
 				    "unexpected argument %s", a);
@@ -96,8 +120,6 @@ flags_parse(const struct flag *tbl, size_t n, const struct flag *positional,
 				return -1;
 			continue;
 		}
-		if (strcmp(a, "--") == 0)
-			continue;
 		name = a + 1 + (a[1] == '-');
 		len = strcspn(name, "=");
 		if (name[len] == '=')
@@ -109,12 +131,10 @@ flags_parse(const struct flag *tbl, size_t n, const struct flag *positional,
 			    "flag provided but not defined: %s", a);
 		}
 		if (f->kind == FLAG_BOOL) {
-			if (val == NULL || strcmp(val, "true") == 0 ||
-			    strcmp(val, "1") == 0)
-				*(int *)f->ptr = 1;
-			else if (strcmp(val, "false") == 0 ||
-			    strcmp(val, "0") == 0)
-				*(int *)f->ptr = 0;
+			int b = val == NULL ? 1 : flags_bool(val);
+
+			if (b != -1)
+				*(int *)f->ptr = b;
 			else
 				return flags_fail(err, errlen,
 				    "-%s takes no value", f->name);

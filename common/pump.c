@@ -85,9 +85,13 @@ pipe_pool_put(struct pipe_pool *pool, int p[2])
 static size_t
 pump_dir_room(const struct pump_dir *d)
 {
+	/* pipe_size is the pool's latest: an older pipe may be larger
+	 * (F_SETPIPE_SZ can start failing at the user's page limit). */
 	if (d->pipe[0] != -1)
-		return d->pipe_full ? 0
-				    : (size_t)d->pump->pool->pipe_size - d->len;
+		return d->pipe_full ||
+			(size_t)d->pump->pool->pipe_size <= d->len
+		    ? 0
+		    : (size_t)d->pump->pool->pipe_size - d->len;
 	return PUMP_BUF_SIZE - d->off - d->len;
 }
 

@@ -28,6 +28,10 @@ run_port "-port N" -port @P@
 run_port "-port=N" -port=@P@
 run_port "--port N" --port @P@
 run_port "--port=N" --port=@P@
+# Go's flag package ends the flags at "--", and takes its bool spellings.
+run_port "-- N (positional after --)" -- @P@
+check "cli: -v=TRUE and -q=F are Go's bools" \
+    "$RELAYD" -t -v=TRUE -q=F
 run_port "positional port" @P@
 
 # -port 0: the kernel's choice is printed (the original printed nothing).
