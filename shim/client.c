@@ -22,6 +22,7 @@
 #define RC_BACKOFF_MIN 0.2
 #define RC_BACKOFF_MAX 5.0
 #define RC_DIAL_TIMEOUT 10.0
+#define RC_DIALS_MAX 1024 /* dial-backs in flight; more [NEW]s are ignored */
 
 /* A data connection being dialled back to the relay. */
 struct rdial {
@@ -65,6 +66,12 @@ rclient_lost(struct rclient *rc, int err, const char *why)
 		rc->ops->failed(rc, err, why);
 		return;
 	}
+	/* A registration that lasted is a fresh start; one the relay ends
+	 * at once (a full relay closes new control connections) keeps
+	 * doubling the pause instead of retrying five times a second. */
+	if (rc->state == RC_READY &&
+	    ev_now(rc->loop) - rc->registered_at >= RC_BACKOFF_MAX)
+		rc->backoff = RC_BACKOFF_MIN;
 	log_warnx("relay %s:%u: %s; registering again in %.1fs", rc->host,
 	    rc->port, why, rc->backoff);
 	rc->state = RC_BACKOFF;
@@ -95,8 +102,8 @@ static void
 rclient_registered(struct rclient *rc, unsigned public_port)
 {
 	rc->state = RC_READY;
+	rc->registered_at = ev_now(rc->loop);
 	ev_timer_stop(rc->loop, &rc->timer);
-	rc->backoff = RC_BACKOFF_MIN;
 	rc->public_port = public_port;
 	if (public_port != 0)
 		rc->want_port = public_port; /* ask for it back next time */
@@ -202,6 +209,13 @@ rclient_dial(struct rclient *rc, const struct proto_msg *m)
 {
 	struct rdial *d;
 
+	/* Only a broken or hostile relay announces this many at once. */
+	if (rc->dials >= RC_DIALS_MAX) {
+		log_warnx("relay %s:%u: %u data connections already being "
+			  "made; [NEW] ignored",
+		    rc->host, rc->port, rc->dials);
+		return;
+	}
 	d = calloc(1, sizeof(*d));
 	if (d == NULL)
 		return;
@@ -367,7 +381,12 @@ rclient_pool_fill(struct rclient *rc)
 		p->state = RP_CONNECTING;
 		p->fd = rclient_dial_port(rc, rc->sport, 1);
 		if (p->fd == -1) {
+			/* Out of descriptors, say: try again in a second. */
 			free(p);
+			if (!ev_is_active(&rc->pool_timer)) {
+				ev_timer_set(&rc->pool_timer, 1.0, 0.);
+				ev_timer_start(rc->loop, &rc->pool_timer);
+			}
 			return;
 		}
 		TAILQ_INSERT_TAIL(&rc->pools, p, entry);

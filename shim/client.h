@@ -84,6 +84,7 @@ struct rclient {
 	int fell_back;	 /* original protocol assumed after silence */
 	int challenged;	 /* the relay asked for the secret: it has one */
 	ev_tstamp connect_at;
+	ev_tstamp registered_at;
 	char reg[PROTO_HEX_MAX + 1];
 	double backoff;
 	ev_tstamp last_rx;

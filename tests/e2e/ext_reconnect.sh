@@ -53,4 +53,21 @@ check "relayd gave the same public port back" \
     grep -q "Serving relay requests on port ${addr##*:}" "$RELAYD_LOG"
 check "the helper logged the loss and the new registration" \
     grep -q 'registered again' "$T/py.log"
+
+# A relay that closes every new control connection at once (it is full):
+# a server side of the original protocol counts the bare connect as a
+# registration, so it must still back off, not retry five times a second.
+start_relayd -max-regs 1 || exit 1
+spawn "$T/first.log" "$TBIN/orig_helper" -host 127.0.0.1 -port "$RELAYD_PORT" -echo
+nth_public_port 1 >/dev/null || fail "the first registration"
+(cd "$T/www" && LD_PRELOAD=$SHIM_PRELOAD RELAY_HOST=127.0.0.1 \
+    RELAY_PORT=$RELAYD_PORT RELAY_EXTENSIONS=0 \
+    exec python3 -m http.server --bind 127.0.0.1 "$(free_port)") \
+    >"$T/full.log" 2>&1 &
+track_pid "$!"
+sleep 4
+n=$(grep -c 'registration limit reached' "$RELAYD_LOG")
+note "refused connection attempts in 4 s: $n"
+check "a relay that is full: retried with a growing pause (attempts in 4 s: $n)" \
+    test "$n" -ge 2 -a "$n" -le 7
 finish
