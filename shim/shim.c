@@ -427,7 +427,10 @@ bind(int fd, const struct sockaddr *addr, socklen_t len)
 	l.hino = l.ino;
 	l.qfd = -1;
 	memcpy(&l.asked, addr, len);
-	l.asked_len = len;
+	/* The family's size, as the kernel would report it, not whatever
+	 * length the server passed (sizeof(struct sockaddr_storage), say). */
+	l.asked_len = addr->sa_family == AF_INET ? sizeof(struct sockaddr_in)
+						 : sizeof(struct sockaddr_in6);
 	l.asked_port = shim_port_of(addr);
 
 	/* SO_REUSEPORT siblings (nginx "reuseport") share one loopback port
