@@ -87,16 +87,24 @@ check "silent data connections: 20 held, 10 closed at once" \
 check "... each refusal logged" \
     count_ge 10 'over the limit of 20 unnamed ones; closed' "$RELAYD_LOG"
 
+# fetch5 NAME: 5 requests to server NAME's public address; sets OK to the
+# number served.
+fetch5() {
+	local addr i
+	wait_for 10 test -s "$T/$1.addr"
+	addr=$(cat "$T/$1.addr" 2>/dev/null)
+	OK=0
+	for i in 1 2 3 4 5; do
+		curl -sS -m 5 "http://$addr/" | grep -q authenticated-page &&
+		    OK=$((OK + 1))
+	done
+}
+
 # The shim keeps a pool by default: clients ride pre-opened connections.
 start_relayd -v || exit 1
 serve pooled ""
-wait_for 10 test -s "$T/pooled.addr"
-paddr=$(cat "$T/pooled.addr" 2>/dev/null)
-ok=0
-for i in 1 2 3 4 5; do
-	curl -sS -m 5 "http://$paddr/" | grep -q authenticated-page && ok=$((ok + 1))
-done
-check "shim with a pool: 5 requests served" test "$ok" = 5
+fetch5 pooled
+check "shim with a pool: 5 requests served" test "$OK" = 5
 check "shim with a pool: clients went over pooled connections" \
     grep -q 'on a pooled data connection' "$RELAYD_LOG"
 
@@ -104,13 +112,8 @@ check "shim with a pool: clients went over pooled connections" \
 # sends [NEW] on a pooled connection at once, with no [CHALLENGE] first
 # (the helper once waited for one and dropped every such client).
 serve secretpool "$T/secret"
-wait_for 10 test -s "$T/secretpool.addr"
-paddr=$(cat "$T/secretpool.addr" 2>/dev/null)
-ok=0
-for i in 1 2 3 4 5; do
-	curl -sS -m 5 "http://$paddr/" | grep -q authenticated-page && ok=$((ok + 1))
-done
-check "a secret, a relay without one: 5 requests served" test "$ok" = 5
+fetch5 secretpool
+check "a secret, a relay without one: 5 requests served" test "$OK" = 5
 check "... over pooled connections" \
     count_ge 7 'on a pooled data connection' "$RELAYD_LOG"
 finish

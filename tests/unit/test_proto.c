@@ -1029,64 +1029,41 @@ test_auth_load_secret(void **state)
 	assert_non_null(strstr(err, "cannot open"));
 }
 
-static struct sockaddr_in
-v4(const char *ip, unsigned port)
-{
-	struct sockaddr_in a;
-
-	memset(&a, 0, sizeof(a));
-	a.sin_family = AF_INET;
-	a.sin_port = htons((uint16_t)port);
-	assert_int_equal(inet_pton(AF_INET, ip, &a.sin_addr), 1);
-	return a;
-}
-
-static struct sockaddr_in6
-v6(const char *ip, unsigned port)
-{
-	struct sockaddr_in6 a;
-
-	memset(&a, 0, sizeof(a));
-	a.sin6_family = AF_INET6;
-	a.sin6_port = htons((uint16_t)port);
-	assert_int_equal(inet_pton(AF_INET6, ip, &a.sin6_addr), 1);
-	return a;
-}
-
 /* PROXY v1 lines as HAProxy's spec writes them. */
 static void
 test_proxy_v1(void **state)
 {
-	struct sockaddr_in c4 = v4("127.0.0.7", 51000),
-			   r4 = v4("127.0.0.1", 80);
-	struct sockaddr_in6 c6 = v6("::1", 51000), r6 = v6("::1", 80),
-			    m6 = v6("::ffff:127.0.0.7", 51000);
+	struct sockaddr_storage c4, r4, c6, r6, m6;
+	const struct {
+		const struct sockaddr_storage *src, *dst;
+		const char *want;
+	} cases[] = {
+	    {&c4, &r4, "PROXY TCP4 127.0.0.7 127.0.0.1 51000 80\r\n"},
+	    {&c6, &r6, "PROXY TCP6 ::1 ::1 51000 80\r\n"},
+	    /* v4-mapped counts as IPv4 when both are. */
+	    {&m6, &r4, "PROXY TCP4 127.0.0.7 127.0.0.1 51000 80\r\n"},
+	    /* Mixed families: both as IPv6, not UNKNOWN. */
+	    {&c4, &r6, "PROXY TCP6 ::ffff:127.0.0.7 ::1 51000 80\r\n"},
+	    {&c6, &r4, "PROXY TCP6 ::1 ::ffff:127.0.0.1 51000 80\r\n"},
+	    /* No client address. */
+	    {NULL, &r4, "PROXY UNKNOWN\r\n"},
+	};
 	char out[PROXY_V1_MAX];
 
 	(void)state;
-	assert_int_equal(proxy_header(out, sizeof(out), 1,
-			     (struct sockaddr *)&c4, (struct sockaddr *)&r4),
-	    (int)strlen("PROXY TCP4 127.0.0.7 127.0.0.1 51000 80\r\n"));
-	assert_string_equal(out, "PROXY TCP4 127.0.0.7 127.0.0.1 51000 80\r\n");
-	proxy_header(out, sizeof(out), 1, (struct sockaddr *)&c6,
-	    (struct sockaddr *)&r6);
-	assert_string_equal(out, "PROXY TCP6 ::1 ::1 51000 80\r\n");
-	/* v4-mapped counts as IPv4 when both are. */
-	proxy_header(out, sizeof(out), 1, (struct sockaddr *)&m6,
-	    (struct sockaddr *)&r4);
-	assert_string_equal(out, "PROXY TCP4 127.0.0.7 127.0.0.1 51000 80\r\n");
-	/* Mixed families: both as IPv6, not UNKNOWN. */
-	proxy_header(out, sizeof(out), 1, (struct sockaddr *)&c4,
-	    (struct sockaddr *)&r6);
-	assert_string_equal(out,
-	    "PROXY TCP6 ::ffff:127.0.0.7 ::1 51000 80\r\n");
-	proxy_header(out, sizeof(out), 1, (struct sockaddr *)&c6,
-	    (struct sockaddr *)&r4);
-	assert_string_equal(out,
-	    "PROXY TCP6 ::1 ::ffff:127.0.0.1 51000 80\r\n");
-	/* No client address: UNKNOWN. */
-	proxy_header(out, sizeof(out), 1, NULL, (struct sockaddr *)&r4);
-	assert_string_equal(out, "PROXY UNKNOWN\r\n");
+	set_addr(&c4, AF_INET, "127.0.0.7", 51000);
+	set_addr(&r4, AF_INET, "127.0.0.1", 80);
+	set_addr(&c6, AF_INET6, "::1", 51000);
+	set_addr(&r6, AF_INET6, "::1", 80);
+	set_addr(&m6, AF_INET6, "::ffff:127.0.0.7", 51000);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int n = proxy_header(out, sizeof(out), 1,
+		    (const struct sockaddr *)cases[i].src,
+		    (const struct sockaddr *)cases[i].dst);
+
+		assert_int_equal(n, (int)strlen(cases[i].want));
+		assert_string_equal(out, cases[i].want);
+	}
 	assert_int_equal(proxy_header(out, 10, 1, (struct sockaddr *)&c4,
 			     (struct sockaddr *)&r4),
 	    -1);
@@ -1095,13 +1072,14 @@ test_proxy_v1(void **state)
 static void
 test_proxy_v2(void **state)
 {
-	struct sockaddr_in c4 = v4("127.0.0.7", 51000),
-			   r4 = v4("127.0.0.1", 80);
-	struct sockaddr_in6 r6 = v6("::1", 80);
+	struct sockaddr_storage c4, r4, r6;
 	uint8_t out[64];
 	int n;
 
 	(void)state;
+	set_addr(&c4, AF_INET, "127.0.0.7", 51000);
+	set_addr(&r4, AF_INET, "127.0.0.1", 80);
+	set_addr(&r6, AF_INET6, "::1", 80);
 	n = proxy_header((char *)out, sizeof(out), 2, (struct sockaddr *)&c4,
 	    (struct sockaddr *)&r4);
 	assert_int_equal(n, 16 + 12);
@@ -1109,8 +1087,8 @@ test_proxy_v2(void **state)
 	assert_int_equal(out[12], 0x21); /* v2, PROXY */
 	assert_int_equal(out[13], 0x11); /* TCP over IPv4 */
 	assert_int_equal(out[15], 12);
-	assert_memory_equal(out + 16, &c4.sin_addr, 4);
-	assert_memory_equal(out + 24, &c4.sin_port, 2);
+	assert_memory_equal(out + 16, "\x7f\x00\x00\x07\x7f\x00\x00\x01", 8);
+	assert_memory_equal(out + 24, "\xc7\x38\x00\x50", 4); /* 51000, 80 */
 	/* Mixed families: TCP over IPv6, the client v4-mapped. */
 	n = proxy_header((char *)out, sizeof(out), 2, (struct sockaddr *)&c4,
 	    (struct sockaddr *)&r6);
@@ -1118,7 +1096,7 @@ test_proxy_v2(void **state)
 	assert_int_equal(out[13], 0x21);
 	assert_memory_equal(out + 16,
 	    "\0\0\0\0\0\0\0\0\0\0\xff\xff\x7f\x00\x00\x07", 16);
-	assert_memory_equal(out + 32, &r6.sin6_addr, 16);
+	assert_memory_equal(out + 32, "\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\x01", 16);
 	/* Unknown: LOCAL, no addresses. */
 	n = proxy_header((char *)out, sizeof(out), 2, NULL,
 	    (struct sockaddr *)&r6);
