@@ -49,7 +49,8 @@
 
 #define SHIM_EXPORT __attribute__((visibility("default")))
 #define SHIM_MAX_LISTENERS 256
-#define SHIM_MAX_PEERS 4096 /* accepted sockets with a faked peer */
+#define SHIM_MAX_PEERS 4096   /* accepted sockets with a faked peer */
+#define SHIM_WAKE_WAIT_MS 500 /* for a header, where DEFER_ACCEPT is off */
 #define SHIM_HELPER_WAIT_MS 3000
 
 extern char **environ;
@@ -1046,6 +1047,42 @@ shim_faked(int fd, int want_local, struct sockaddr_storage *out)
 }
 
 /*
+ * A connection on listener <lfd> that may be a wake whose header is not
+ * all there yet.  Our listeners have TCP_DEFER_ACCEPT, so a wake comes
+ * whole and a short one is a local client, served at once (waiting would
+ * stall an event-loop server for each).  A server may clear the option,
+ * though (nginx does on a binary upgrade, having found it on inherited
+ * sockets): then wait a little for the header, as accept() once always
+ * did, and set the option again so later wakes come whole.  Returns
+ * what the last peek returned.
+ */
+static ssize_t
+shim_wake_wait(int lfd, int afd, struct wake_hdr *hdr)
+{
+	struct pollfd pfd = {afd, POLLIN, 0};
+	int defer = 0, one = 1;
+	socklen_t len = sizeof(defer);
+	ssize_t n = -1;
+
+	if (getsockopt(lfd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &defer, &len) ==
+		-1 ||
+	    defer != 0)
+		return recv(afd, hdr, sizeof(*hdr), MSG_PEEK | MSG_DONTWAIT);
+	(void)setsockopt(lfd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &one, sizeof(one));
+	for (int waited = 0; waited <= SHIM_WAKE_WAIT_MS; waited += 50) {
+		n = recv(afd, hdr, sizeof(*hdr), MSG_PEEK | MSG_DONTWAIT);
+		if (n == (ssize_t)sizeof(*hdr) || n == 0 ||
+		    (n == -1 && errno != EAGAIN && errno != EINTR) ||
+		    (n > 0 &&
+			memcmp(hdr, WAKE_MAGIC,
+			    (size_t)n < 4 ? (size_t)n : 4) != 0))
+			break;
+		(void)poll(&pfd, 1, 50);
+	}
+	return n;
+}
+
+/*
  * <afd> was just accepted on listener <lino>, which takes wakes.
  * Returns 1 if it is not a wake (a plain local connection, left as it
  * is).  Otherwise closes the wake and returns 0 with the relayed
@@ -1057,8 +1094,8 @@ shim_faked(int fd, int want_local, struct sockaddr_storage *out)
  * the relayed connection takes that one's place.
  */
 static int
-shim_take_wake(int afd, uint64_t lino, struct shim_wake_info *w, int flags,
-    struct sockaddr_storage *peer, socklen_t *peer_len, int *outfd)
+shim_take_wake(int lfd, int afd, uint64_t lino, struct shim_wake_info *w,
+    int flags, struct sockaddr_storage *peer, socklen_t *peer_len, int *outfd)
 {
 	struct wake_hdr hdr;
 	struct wake_msg m = {0};
@@ -1067,13 +1104,15 @@ shim_take_wake(int afd, uint64_t lino, struct shim_wake_info *w, int flags,
 	ssize_t n;
 	int q, rfd;
 
-	/* Every listener of ours has TCP_DEFER_ACCEPT, so accept() returns
-	 * a wake only once its header, sent in one segment, is all there:
-	 * anything shorter is a local client, served at once (waiting on
-	 * it would stall an event-loop server for every such client). */
 	do
 		n = recv(afd, &hdr, sizeof(hdr), MSG_PEEK | MSG_DONTWAIT);
 	while (n == -1 && errno == EINTR);
+	if (n != (ssize_t)sizeof(hdr) &&
+	    (n == -1 ? errno == EAGAIN
+		     : n > 0 &&
+			memcmp(&hdr, WAKE_MAGIC,
+			    (size_t)n < 4 ? (size_t)n : 4) == 0))
+		n = shim_wake_wait(lfd, afd, &hdr);
 	if (n != (ssize_t)sizeof(hdr) || memcmp(hdr.magic, WAKE_MAGIC, 4) != 0)
 		return 1;
 	if (w->idx != -1)
@@ -1164,7 +1203,7 @@ shim_accept(int fd, struct sockaddr *addr, socklen_t *addrlen, int flags,
 		if (afd == -1)
 			return -1;
 		saved = errno;
-		r = shim_take_wake(afd, lino, &w, flags, &ss, &sl, &rfd);
+		r = shim_take_wake(fd, afd, lino, &w, flags, &ss, &sl, &rfd);
 		if (r == -1) {
 			/* A lost client; a non-blocking listener reports
 			 * EAGAIN from the real accept when nothing is left. */

@@ -305,6 +305,41 @@ else
 	fail "relisten: registers again"
 fi
 
+# --- a server that clears TCP_DEFER_ACCEPT on its listener --------------------
+# nginx does on a binary upgrade (it finds the option on the inherited
+# socket and turns off what its configuration does not ask for): a wake
+# may then be accepted before its header is there, and must still be
+# taken as a wake, not served as a local client that sent nothing.
+shim_run nodefer python3 -c '
+import socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("0.0.0.0", int(sys.argv[1])))
+s.listen(64)
+s.setsockopt(socket.IPPROTO_TCP, socket.TCP_DEFER_ACCEPT, 0)
+while True:
+    c, _ = s.accept()
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_DEFER_ACCEPT, 0)
+    c.sendall(b"served\n")
+    c.close()' "$(free_port)"
+SP[nodefer]=$SPID
+if pub=$(shim_public nodefer); then
+	got=$(timeout 60 python3 -c '
+import socket, sys
+n = 0
+for _ in range(30):
+    s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), 5)
+    s.settimeout(5)
+    try:
+        n += s.recv(100) == b"served\n"
+    except OSError:
+        pass
+print(n)' "$(port_of "$pub")" 2>&1)
+	check "nodefer: 30 of 30 relayed clients served ($got)" test "$got" = 30
+else
+	fail "nodefer: registers"
+fi
+
 # --- a server at its fd limit --------------------------------------------------
 # The wake takes the server's last free descriptor; the relayed connection
 # must take the wake's place, not be dropped for want of one.
