@@ -290,7 +290,11 @@ while True:
     c.close()' "$(free_port)"
 SP[relisten]=$SPID
 if pub=$(shim_public relisten 2); then
-	sleep 5 # the first listener's helper has gone by now
+	# Served only once the first listener's helper has gone, and its
+	# registration with it.
+	old=$(shim_public relisten 1)
+	wait_for 15 bash -c "! ss -Hltn 'sport = :${old##*:}' | grep -q LISTEN" ||
+	    note "relisten: the first registration's port is still open"
 	got=$(timeout 20 python3 -c '
 import socket, sys
 n = 0
