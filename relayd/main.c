@@ -42,7 +42,7 @@ struct relayd_stats stats;
 
 static int main_ctl_fd = -1;
 static ev_io main_ctl_io;
-static ev_timer main_backoff;
+static struct accept_pause main_pause;
 static char main_user[64];
 static char main_stats_addr[300];
 static int main_syslog;
@@ -144,16 +144,6 @@ main_parse(int argc, char **argv)
 	return 0;
 }
 
-static void main_ctl_cb(struct ev_loop *loop, ev_io *w, int revents);
-
-static void
-main_backoff_cb(struct ev_loop *loop, ev_timer *w, int revents)
-{
-	(void)w;
-	(void)revents;
-	ev_io_start(loop, &main_ctl_io);
-}
-
 static void
 main_ctl_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
@@ -174,9 +164,7 @@ main_ctl_cb(struct ev_loop *loop, ev_io *w, int revents)
 			atomic_fetch_add(&stats.err_accept, 1);
 			log_warn("accept on control port");
 			/* Out of fds or memory: pause instead of spinning. */
-			ev_io_stop(loop, &main_ctl_io);
-			ev_timer_set(&main_backoff, 1.0, 0.);
-			ev_timer_start(loop, &main_backoff);
+			accept_pause_start(loop, &main_pause);
 			return;
 		}
 		if (reg_limits_admit(&ss) == -1) {
@@ -345,7 +333,7 @@ main(int argc, char **argv)
 
 	loop = ev_default_loop(EVFLAG_AUTO);
 	ev_io_init(&main_ctl_io, main_ctl_cb, main_ctl_fd, EV_READ);
-	ev_init(&main_backoff, main_backoff_cb);
+	accept_pause_init(&main_pause, &main_ctl_io, NULL, NULL, NULL);
 	ev_io_start(loop, &main_ctl_io);
 	ev_signal_init(&sig_term, main_signal_cb, SIGTERM);
 	ev_signal_init(&sig_int, main_signal_cb, SIGINT);

@@ -29,7 +29,6 @@
 #include "stats.h"
 
 #define REG_BACKLOG 511
-#define REG_BACKOFF 1.0 /* seconds a listener pauses after EMFILE */
 #define REG_POOL_MAX 16 /* pre-opened data connections per registration */
 
 static int reg_open_public(struct reg *reg, unsigned port);
@@ -168,7 +167,7 @@ reg_close(struct reg *reg, const char *why)
 	ev_io_stop(loop, &reg->cl_io);
 	ev_io_stop(loop, &reg->sv_io);
 	ev_timer_stop(loop, &reg->data_timer);
-	ev_timer_stop(loop, &reg->backoff);
+	accept_pause_stop(loop, &reg->pause);
 	ev_timer_stop(loop, &reg->ka_timer);
 	ev_timer_stop(loop, &reg->hs_timer);
 	while ((c = TAILQ_FIRST(&reg->queue)) != NULL) {
@@ -446,20 +445,6 @@ reg_data_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	reg_announce(reg);
 }
 
-/* Pause a listener whose accept(2) ran out of descriptors. */
-static void
-reg_pause_listeners(struct reg *reg)
-{
-	struct ev_loop *loop = reg->worker->loop;
-
-	ev_io_stop(loop, &reg->cl_io);
-	ev_io_stop(loop, &reg->sv_io);
-	if (!ev_is_active(&reg->backoff)) {
-		ev_timer_set(&reg->backoff, REG_BACKOFF, 0.);
-		ev_timer_start(loop, &reg->backoff);
-	}
-}
-
 /* Out of fds: queued clients that hung up still hold theirs, and the
  * data connection that would move the queue needs one. */
 static void
@@ -477,15 +462,11 @@ reg_drop_gone(struct reg *reg)
 	}
 }
 
+/* The pause is over: first give back what hung-up clients hold. */
 static void
-reg_backoff_cb(struct ev_loop *loop, ev_timer *w, int revents)
+reg_pause_done(struct accept_pause *p)
 {
-	struct reg *reg = w->data;
-
-	(void)revents;
-	reg_drop_gone(reg);
-	ev_io_start(loop, &reg->cl_io);
-	ev_io_start(loop, &reg->sv_io);
+	reg_drop_gone(p->data);
 }
 
 /* accept4 with the error policy: -1 means "stop for now". */
@@ -508,8 +489,7 @@ reg_accept(struct reg *reg, int lfd, struct sockaddr_storage *ss)
 		log_warn("reg %llu: accept on port %u",
 		    (unsigned long long)reg->id,
 		    lfd == reg->cl_fd ? reg->cport : reg->sport);
-		if (errno != EMFILE && errno != ENFILE && errno != ENOBUFS &&
-		    errno != ENOMEM)
+		if (!accept_pause_is_exhaustion(errno))
 			return -1;
 		/* A data connection moves the queue along: make room for it
 		 * by giving up the newest waiting client, if need be. */
@@ -526,7 +506,7 @@ reg_accept(struct reg *reg, int lfd, struct sockaddr_storage *ss)
 			}
 			continue;
 		}
-		reg_pause_listeners(reg);
+		accept_pause_start(reg->worker->loop, &reg->pause);
 		return -1;
 	}
 }
@@ -1187,13 +1167,14 @@ reg_create(struct worker *w, int ctl_fd, const struct sockaddr_storage *peer)
 	ev_init(&reg->cl_io, reg_client_cb);
 	ev_init(&reg->sv_io, reg_server_cb);
 	ev_init(&reg->data_timer, reg_data_timer_cb);
-	ev_init(&reg->backoff, reg_backoff_cb);
+	accept_pause_init(&reg->pause, &reg->cl_io, &reg->sv_io, reg_pause_done,
+	    reg);
 	ev_init(&reg->ka_timer, reg_ka_cb);
 	ev_timer_init(&reg->hs_timer, reg_hs_timeout_cb, conf.hello_timeout,
 	    0.);
 	reg->ctl_rd.data = reg->ctl_wr.data = reg->cl_io.data =
-	    reg->sv_io.data = reg->data_timer.data = reg->backoff.data =
-		reg->ka_timer.data = reg->hs_timer.data = reg;
+	    reg->sv_io.data = reg->data_timer.data = reg->ka_timer.data =
+		reg->hs_timer.data = reg;
 	LIST_INSERT_HEAD(&w->regs, reg, entry);
 	stats_reg_add(reg);
 	atomic_fetch_add(&stats.regs_total, 1);

@@ -18,6 +18,7 @@
 
 #include <ev.h>
 
+#include "accept_pause.h"
 #include "proto.h"
 #include "pump.h"
 
@@ -166,11 +167,11 @@ struct reg {
 	ev_io ctl_wr;
 	ev_io cl_io;
 	ev_io sv_io;
-	ev_timer data_timer; /* oldest announced client's deadline */
-	ev_timer backoff;    /* listeners paused after EMFILE */
-	ev_timer ka_timer;   /* extension heartbeat */
-	ev_timer hs_timer;   /* handshake deadline when a secret is set */
-	unsigned want_port;  /* public port asked for in [HELLO] */
+	ev_timer data_timer;	   /* oldest announced client's deadline */
+	struct accept_pause pause; /* listeners paused after EMFILE */
+	ev_timer ka_timer;	   /* extension heartbeat */
+	ev_timer hs_timer;	   /* handshake deadline when a secret is set */
+	unsigned want_port;	   /* public port asked for in [HELLO] */
 	ev_tstamp last_rx;
 	char in[PROTO_LINE_MAX];
 	size_t in_len;

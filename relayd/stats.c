@@ -55,7 +55,7 @@ static size_t stats_nregs, stats_capregs;
 static int stats_fd = -1;
 static char stats_unix_path[108];
 static ev_io stats_io;
-static ev_timer stats_backoff;
+static struct accept_pause stats_pause;
 static time_t stats_started;
 static unsigned stats_nconns;
 
@@ -326,9 +326,7 @@ stats_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 			return;
 		/* Out of fds or memory: the listener stays readable, so
 		 * pause it instead of spinning the main loop. */
-		ev_io_stop(loop, w);
-		ev_timer_set(&stats_backoff, 1.0, 0.);
-		ev_timer_start(loop, &stats_backoff);
+		accept_pause_start(loop, &stats_pause);
 		return;
 	}
 	if (stats_nconns >= STATS_MAX_CONNS ||
@@ -422,14 +420,6 @@ stats_listen(const char *addr)
 	return 0;
 }
 
-static void
-stats_backoff_cb(struct ev_loop *loop, ev_timer *w, int revents)
-{
-	(void)w;
-	(void)revents;
-	ev_io_start(loop, &stats_io);
-}
-
 void
 stats_start(struct ev_loop *loop)
 {
@@ -438,7 +428,7 @@ stats_start(struct ev_loop *loop)
 	if (stats_fd == -1)
 		return;
 	ev_io_init(&stats_io, stats_accept_cb, stats_fd, EV_READ);
-	ev_init(&stats_backoff, stats_backoff_cb);
+	accept_pause_init(&stats_pause, &stats_io, NULL, NULL, NULL);
 	ev_io_start(loop, &stats_io);
 	if (stats_unix_path[0] != '\0')
 		log_info("relayd: metrics at %s", stats_unix_path);
@@ -453,7 +443,7 @@ stats_stop(struct ev_loop *loop)
 	if (stats_fd == -1)
 		return;
 	ev_io_stop(loop, &stats_io);
-	ev_timer_stop(loop, &stats_backoff);
+	accept_pause_stop(loop, &stats_pause);
 	close(stats_fd);
 	if (stats_unix_path[0] != '\0')
 		unlink(stats_unix_path);

@@ -25,6 +25,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "accept_pause.h"
 #include "auth.h"
 #include "fdpass.h"
 #include "client.h"
@@ -86,7 +87,7 @@ static struct {
 	int q_far;  /* the servers' end, handed out */
 	unsigned lport;
 	ev_io unix_io;
-	ev_timer unix_pause; /* unix_io off after EMFILE */
+	struct accept_pause unix_pause; /* unix_io off after EMFILE */
 	unsigned naskers;
 	ev_io ack_io;
 	ev_timer live;
@@ -441,14 +442,6 @@ wake_asker_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	wake_asker_free(w->data);
 }
 
-static void
-wake_unix_pause_cb(struct ev_loop *loop, ev_timer *w, int revents)
-{
-	(void)w;
-	(void)revents;
-	ev_io_start(loop, &wk.unix_io);
-}
-
 /*
  * The abstract socket's name is public (/proc/net/unix) and anyone may
  * connect: askers are few and short-lived, so a local process that opens
@@ -464,12 +457,8 @@ wake_unix_cb(struct ev_loop *loop, ev_io *w, int revents)
 		    accept4(w->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
 		if (fd == -1) {
-			if (errno == EMFILE || errno == ENFILE ||
-			    errno == ENOBUFS || errno == ENOMEM) {
-				ev_io_stop(loop, w);
-				ev_timer_set(&wk.unix_pause, 1.0, 0.);
-				ev_timer_start(loop, &wk.unix_pause);
-			}
+			if (accept_pause_is_exhaustion(errno))
+				accept_pause_start(loop, &wk.unix_pause);
 			return;
 		}
 		if (wk.naskers >= WAKE_ASKERS_MAX ||
@@ -749,7 +738,7 @@ wake_main(int ctl_fd)
 		return 1;
 	}
 	ev_io_init(&wk.unix_io, wake_unix_cb, wk.unix_fd, EV_READ);
-	ev_init(&wk.unix_pause, wake_unix_pause_cb);
+	accept_pause_init(&wk.unix_pause, &wk.unix_io, NULL, NULL, NULL);
 	ev_io_start(wk.loop, &wk.unix_io);
 	ev_io_init(&wk.ack_io, wake_ack_cb, wk.q_near, EV_READ);
 	ev_timer_init(&wk.live, wake_live_cb, WAKE_LIVENESS, WAKE_LIVENESS);
