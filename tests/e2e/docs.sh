@@ -65,6 +65,13 @@ same "relayd: every flag of --help is in relayd.8's option list, and back" \
     "$hflags help" "$(man_items man/relayd.8)"
 same "relayd: relayd.8's SYNOPSIS names the same flags" \
     "$hflags help" "$(man_synopsis man/relayd.8)"
+# readme_synopsis: flag names in README.md's "relayd [...]" usage block.
+readme_synopsis() {
+	awk '/^relayd \[/{s=1} s && /^```/{exit} s' README.md |
+	    grep -o '\-[a-z][a-z-]*' | sed 's/^-//' | words
+}
+same "relayd: README.md's usage names the same flags as --help" \
+    "$(echo "$hflags" | grep -vx h)" "$(readme_synopsis)"
 # Every documented flag must be one the parser knows (not just the help).
 # The leading -t keeps relayd from binding anything even when the flag
 # takes the trailing -t as its value.
