@@ -26,7 +26,13 @@
 
 #include <ev.h>
 
-#define PUMP_PIPE_SIZE (256 * 1024)
+/*
+ * 1 MiB, the default fs.pipe-max-size: against 256 KiB it moved 4
+ * concurrent uploads 11% faster here (two A/B runs, same host, medians),
+ * with single streams and downloads unchanged.  Pages are held only
+ * while data is in flight; an idle pipe in the pool holds none.
+ */
+#define PUMP_PIPE_SIZE (1024 * 1024)
 #define PUMP_BUF_SIZE (64 * 1024)
 
 /* A per-loop cache of empty pipes (never shared between threads). */

@@ -12,7 +12,7 @@
 # test runs in a network namespace of its own with the server bit set.
 if [ -z "${TFO_NETNS:-}" ]; then
 	if unshare -n true 2>/dev/null; then
-		TFO_NETNS=1 exec unshare -n bash -c \
+		TFO_NETNS=1 RELAY_TEST_NETNS=in exec unshare -n bash -c \
 		    'ip link set lo up &&
 		     sysctl -qw net.ipv4.tcp_fastopen=3 &&
 		     exec bash "$0"' "$0"

@@ -11,7 +11,7 @@
 # where a few hundred clients suffice.
 if [ -z "${FAULT_NETNS:-}" ]; then
 	if unshare -n true 2>/dev/null; then
-		FAULT_NETNS=1 exec unshare -n bash -c \
+		FAULT_NETNS=1 RELAY_TEST_NETNS=in exec unshare -n bash -c \
 		    'ip link set lo up &&
 		     sysctl -qw net.ipv4.tcp_wmem="4096 4096 4096" &&
 		     exec bash "$0"' "$0"

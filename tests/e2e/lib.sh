@@ -1,12 +1,24 @@
 # lib.sh - sourced by every end-to-end test script (tests/e2e/*.sh).
 #
 # Conventions:
-#  - only 127.0.0.1 / ::1; ports are picked free at run time;
+#  - only 127.0.0.1 / ::1, in a network namespace of the script's own
+#    where one can be made; ports are picked free at run time;
 #  - every process a test starts goes through `spawn` (or is added to
 #    PIDS) and is killed by PID on exit, never by name;
 #  - each check prints "PASS: name" or "FAIL: name" (tests/run.sh counts);
 #  - waits poll for a condition with a deadline, never a bare sleep.
 set -u
+
+# Each script runs in a network namespace of its own, with only a
+# loopback interface, wherever one can be made (as root): a server that
+# asks for every interface then reaches nothing beyond the test even if
+# the shim failed to rebind it, and no other user's ports collide with
+# ours.  Scripts that make a namespace of their own set
+# RELAY_TEST_NETNS=in themselves; =off keeps the host's (to debug).
+if [ -z "${RELAY_TEST_NETNS:-}" ] && unshare -n true 2>/dev/null; then
+	RELAY_TEST_NETNS=in exec unshare -n bash -c \
+	    'ip link set lo up && exec bash "$0" "$@"' "$0" "$@"
+fi
 
 TOP=${TOP:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 BUILD=${BUILD:-build}

@@ -48,13 +48,15 @@ done
 [ "$nman" = 0 ] && echo "SKIP: no man pages in man/ yet"
 
 # --- relayd -t ------------------------------------------------------------
-check "relayd -t exits 0" "$R/usr/bin/relayd" -t -port 8080
+TP=$(free_port)
+check "relayd -t exits 0" timeout 5 "$R/usr/bin/relayd" -t -bind 127.0.0.1 \
+    -port "$TP"
 check "relayd -t with a bad flag exits non-zero" \
     sh -c "! '$R/usr/bin/relayd' -t -no-such-flag >/dev/null 2>&1"
 check "relayd -t with a bad port exits non-zero" \
     sh -c "! '$R/usr/bin/relayd' -t -port 99999 >/dev/null 2>&1"
 check "relayd -t does not listen" \
-    sh -c "! timeout 5 '$R/usr/bin/relayd' -t -port 8080 2>&1 |
+    sh -c "! timeout 5 '$R/usr/bin/relayd' -t -bind 127.0.0.1 -port $TP 2>&1 |
     grep -q 'servers register on port'"
 
 # --- relay-run's own arguments ----------------------------------------------

@@ -6,7 +6,7 @@
 # Runs in a network namespace of its own, where lo's IPv6 is turned off.
 if [ -z "${NOV6_NETNS:-}" ]; then
 	if unshare -n true 2>/dev/null; then
-		NOV6_NETNS=1 exec unshare -n bash -c \
+		NOV6_NETNS=1 RELAY_TEST_NETNS=in exec unshare -n bash -c \
 		    'sysctl -qw net.ipv6.conf.lo.disable_ipv6=1 &&
 		     ip link set lo up &&
 		     exec bash "$0"' "$0"
