@@ -292,14 +292,22 @@ reg_arm_data_timer(struct reg *reg)
 	ev_timer_start(loop, &reg->data_timer);
 }
 
-/* The client hung up while it waited?  Then nobody needs announcing. */
+/*
+ * The client is gone while it waited?  A reset says so.  An EOF with
+ * nothing before it may be a hang-up, or a client that shut its side
+ * down and waits for the server to speak (a banner, a download): the
+ * original announced it, and so do we, unless <eof_is_gone> (out of
+ * descriptors, a hang-up's is worth more than a doubtful client).
+ */
 static int
-reg_client_gone(const struct client *c)
+reg_client_gone(const struct client *c, int eof_is_gone)
 {
 	char b;
 	ssize_t n = recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
 
-	return n == 0 || (n == -1 && errno != EAGAIN && errno != EWOULDBLOCK);
+	if (n == 0)
+		return eof_is_gone;
+	return n == -1 && errno != EAGAIN && errno != EWOULDBLOCK;
 }
 
 /*
@@ -327,7 +335,7 @@ reg_dequeue(struct reg *reg)
 	while ((c = TAILQ_FIRST(&reg->queue)) != NULL) {
 		TAILQ_REMOVE(&reg->queue, c, entry);
 		reg->nqueued--;
-		if (!reg_client_gone(c))
+		if (!reg_client_gone(c, 0))
 			return c;
 		reg_client_free(reg, c, "left before it was announced");
 	}
@@ -391,6 +399,11 @@ reg_use_pool(struct reg *reg)
 		    send(fd, line, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) !=
 			n) {
 			/* A dead pooled connection: the client waits on. */
+			log_warnx("reg %llu: pooled data connection failed "
+				  "(%s); closed, client %s waits on",
+			    (unsigned long long)reg->id,
+			    n == -1 ? "line too long" : strerror(errno),
+			    c->addr_str);
 			close(fd);
 			TAILQ_INSERT_HEAD(&reg->queue, c, entry);
 			reg->nqueued++;
@@ -454,7 +467,7 @@ reg_drop_gone(struct reg *reg)
 
 	for (c = TAILQ_FIRST(&reg->queue); c != NULL; c = next) {
 		next = TAILQ_NEXT(c, entry);
-		if (reg_client_gone(c)) {
+		if (reg_client_gone(c, 1)) {
 			TAILQ_REMOVE(&reg->queue, c, entry);
 			reg->nqueued--;
 			reg_client_free(reg, c, "left while it waited");
@@ -474,26 +487,32 @@ static int
 reg_accept(struct reg *reg, int lfd, struct sockaddr_storage *ss)
 {
 	socklen_t len = sizeof(*ss);
-	int fd;
+	int fd, err, gave_up = 0;
 
 	for (;;) {
 		fd = accept4(lfd, (struct sockaddr *)ss, &len,
 		    SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd != -1)
 			return fd;
-		if (errno == EAGAIN || errno == EWOULDBLOCK)
+		err = errno;
+		if (err == EAGAIN || err == EWOULDBLOCK)
 			return -1;
-		if (net_accept_is_temporary(errno))
+		if (net_accept_is_temporary(err))
 			continue;
 		atomic_fetch_add(&stats.err_accept, 1);
 		log_warn("reg %llu: accept on port %u",
 		    (unsigned long long)reg->id,
 		    lfd == reg->cl_fd ? reg->cport : reg->sport);
-		if (!accept_pause_is_exhaustion(errno))
+		if (!accept_pause_is_exhaustion(err))
 			return -1;
-		/* A data connection moves the queue along: make room for it
-		 * by giving up the newest waiting client, if need be. */
-		if (lfd == reg->sv_fd && !TAILQ_EMPTY(&reg->queue)) {
+		/*
+		 * A data connection moves the queue along: make room for it
+		 * by giving up the newest waiting client, once.  Only this
+		 * process's limit yields to that: ENFILE, ENOBUFS and ENOMEM
+		 * are the system's, and emptying the queue would not help.
+		 */
+		if (err == EMFILE && !gave_up && lfd == reg->sv_fd &&
+		    !TAILQ_EMPTY(&reg->queue)) {
 			struct client *c;
 
 			reg_drop_gone(reg);
@@ -504,6 +523,7 @@ reg_accept(struct reg *reg, int lfd, struct sockaddr_storage *ss)
 				reg_client_free(reg, c,
 				    "out of file descriptors");
 			}
+			gave_up = 1;
 			continue;
 		}
 		accept_pause_start(reg->worker->loop, &reg->pause);
@@ -587,6 +607,38 @@ reg_find_announced(struct reg *reg, uint64_t id)
 
 /* A [DATA] line arrived on an extension data connection. */
 /* An authenticated pooled data connection waits for a client. */
+/* How many of <reg>'s data connections are in <state>. */
+static unsigned
+reg_dconn_count(const struct reg *reg, enum dconn_state state)
+{
+	const struct dconn *d;
+	unsigned n = 0;
+
+	TAILQ_FOREACH(d, &reg->dconns, entry)
+	n += d->state == state;
+	return n;
+}
+
+/* Close the oldest data connection still waiting for its first line:
+ * 0, or -1 if there is none (all pooled or authenticating). */
+static int
+reg_dconn_evict(struct reg *reg)
+{
+	struct dconn *d;
+
+	for (d = TAILQ_FIRST(&reg->dconns); d != NULL; d = TAILQ_NEXT(d, entry))
+		if (d->state == DCONN_HELLO)
+			break;
+	if (d == NULL)
+		return -1;
+	atomic_fetch_add(&stats.err_limit, 1);
+	log_warnx("reg %llu: over the limit of %u unnamed data connections; "
+		  "closed the oldest silent one",
+	    (unsigned long long)reg->id, conf.max_queue + REG_POOL_MAX);
+	reg_dconn_free(d);
+	return 0;
+}
+
 static void
 reg_dconn_pool(struct dconn *d)
 {
@@ -609,7 +661,7 @@ reg_dconn_pool_hello(struct dconn *d, const struct proto_msg *m)
 	int n;
 
 	if (!(reg->ext & PROTO_EXT_POOL) || strcmp(m->reg, reg->key) != 0 ||
-	    reg->npooled >= reg->pool_max) {
+	    reg->npooled + reg_dconn_count(reg, DCONN_AUTH) >= reg->pool_max) {
 		atomic_fetch_add(&stats.err_stray, 1);
 		log_warnx("reg %llu: unwanted pooled data connection; closed",
 		    (unsigned long long)reg->id);
@@ -622,6 +674,8 @@ reg_dconn_pool_hello(struct dconn *d, const struct proto_msg *m)
 	}
 	/* A fresh challenge for this connection alone. */
 	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd)) {
+		log_warn("reg %llu: pooled data connection: getrandom; closed",
+		    (unsigned long long)reg->id);
 		reg_dconn_free(d);
 		return;
 	}
@@ -632,6 +686,10 @@ reg_dconn_pool_hello(struct dconn *d, const struct proto_msg *m)
 	n = proto_format(line, sizeof(line), &ch);
 	if (n == -1 ||
 	    send(d->fd, line, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) != n) {
+		log_warnx("reg %llu: pooled data connection: cannot send "
+			  "[CHALLENGE] (%s); closed",
+		    (unsigned long long)reg->id,
+		    n == -1 ? "line too long" : strerror(errno));
 		reg_dconn_free(d);
 		return;
 	}
@@ -720,8 +778,16 @@ reg_dconn_rd_cb(struct ev_loop *loop, ev_io *w, int revents)
 	if (n == 0)
 		return;
 	if (n == -1) {
-		if (d->len == sizeof(d->buf))
+		if (d->len == sizeof(d->buf)) {
 			atomic_fetch_add(&stats.err_proto, 1);
+			log_warnx("reg %llu: data connection: a first line of "
+				  "over %zu bytes; closed",
+			    (unsigned long long)d->reg->id, sizeof(d->buf));
+		} else {
+			log_warnx("reg %llu: data connection ended before its "
+				  "[DATA] line; closed",
+			    (unsigned long long)d->reg->id);
+		}
 		reg_dconn_free(d);
 		return;
 	}
@@ -769,10 +835,16 @@ reg_server_cb(struct ev_loop *loop, ev_io *w, int revents)
 		if (reg->ext & PROTO_EXT_ADDR) {
 			struct dconn *d;
 
-			/* No honest server side has more open than one per
+			/*
+			 * No honest server side has more open than one per
 			 * announced client plus its pool: the rest would
-			 * only hold descriptors until -hello-timeout. */
-			if (reg->ndconns >= conf.max_queue + REG_POOL_MAX) {
+			 * only hold descriptors until -hello-timeout.  The
+			 * oldest silent one goes, not the newcomer: a genuine
+			 * connection says [DATA] at once, so whoever holds
+			 * silent ones cannot lock the server side out.
+			 */
+			if (reg->ndconns >= conf.max_queue + REG_POOL_MAX &&
+			    reg_dconn_evict(reg) == -1) {
 				atomic_fetch_add(&stats.err_limit, 1);
 				log_warnx("reg %llu: data connection from %s "
 					  "over the limit of %u unnamed ones; "

@@ -64,6 +64,10 @@ check "forged and stray data connections refused (auth)" \
     python3 "$TOOL" forge-data 127.0.0.1 "$RELAYD_PORT" "$T/secret"
 check "pooled data connections, with the secret" \
     python3 "$TOOL" pool 127.0.0.1 "$RELAYD_PORT" "$T/secret"
+out=$(python3 "$TOOL" pool-cap 127.0.0.1 "$RELAYD_PORT" "$T/secret" 2>&1)
+note "$out"
+check "pooled connections beyond the granted pool are closed, [AUTH]s pending or not" \
+    grep -Eq '^granted=([0-9]+) challenged=\1$' <<<"$out"
 check "relayd still serves after all that" \
     bash -c "curl -sS -m 5 http://$addr/ | grep -q authenticated-page"
 
@@ -77,15 +81,16 @@ check "pooled data connections, no secret" \
     python3 "$TOOL" pool 127.0.0.1 "$RELAYD_PORT"
 
 # Data connections that never name their client: at most -max-queue plus
-# the largest pool (16) are held, the rest closed at once, not after
-# -hello-timeout (each would hold a descriptor until then).
+# the largest pool (16) are held, the oldest closed at once, not after
+# -hello-timeout (each would hold a descriptor until then); a genuine one
+# that comes after them still gets its client.
 start_relayd -max-queue 4 || exit 1
-out=$(python3 "$TOOL" silent-data 127.0.0.1 "$RELAYD_PORT" 30 2>&1)
+out=$(python3 "$TOOL" silent-data 127.0.0.1 "$RELAYD_PORT" 30 20 2>&1)
 note "$out"
-check "silent data connections: 20 held, 10 closed at once" \
-    test "$out" = "closed=10 held=20"
-check "... each refusal logged" \
-    count_ge 10 'over the limit of 20 unnamed ones; closed' "$RELAYD_LOG"
+check "silent data connections: 20 held, 10 closed at once; a genuine one still pairs" \
+    test "$out" = "closed=10 held=20 paired=1"
+check "... each closing logged" \
+    count_ge 11 'over the limit of 20 unnamed data connections; closed the oldest silent one' "$RELAYD_LOG"
 
 # fetch5 NAME: 5 requests to server NAME's public address; sets OK to the
 # number served.

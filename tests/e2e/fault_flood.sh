@@ -38,6 +38,7 @@ check "global flood: each refusal logged" \
 healthy "global flood"
 
 # --- random bytes at every port relayd opens ----------------------------------
+DCONN_LOG='reg [0-9]*: \(data connection\|pooled data connection\|unwanted pooled\)' 
 stats=$(free_port)
 start_relayd -stats "127.0.0.1:$stats" -hello-timeout 2 ||
     { fail "relayd -stats starts"; finish; }
@@ -57,6 +58,13 @@ ports=$(ss -Hltnp | grep "pid=$RELAYD_PID," |
 note "relayd listens on: $(tr '\n' ' ' <<<"$ports")"
 check "garbage: control, metrics and 2 x 2 registration ports found" \
     test "$(wc -w <<<"$ports")" -ge 6
+# errors KIND: relayd's errors_total{kind=KIND} from the metrics.
+errors() {
+	curl -sS -m 5 "http://127.0.0.1:$stats/metrics" |
+	    sed -n "s/^relayd_errors_total{kind=\"$1\"} //p"
+}
+proto0=$(errors protocol)
+ndlog0=$(grep -c "$DCONN_LOG" "$RELAYD_LOG")
 seed=1
 for p in $ports; do
 	out=$(timeout 60 $FTOOL garbage 127.0.0.1 "$p" -n 40 -seed $seed 2>&1)
@@ -70,7 +78,13 @@ check "garbage: the extension registration still serves" \
     timeout 20 $RTOOL echo 127.0.0.1 "$eport" -bytes 200000
 check "garbage: metrics still served" \
     bash -c "curl -sS -m 5 http://127.0.0.1:$stats/metrics | grep -q relayd_"
-check "garbage: malformed extension lines were counted, not fatal" \
-    grep -q 'control line from\|data connection' "$RELAYD_LOG"
+proto1=$(errors protocol)
+note "protocol errors: $proto0 before, $proto1 after"
+check "garbage: malformed lines were counted (errors_total{kind=\"protocol\"} rose)" \
+    test "${proto1:-0}" -gt "${proto0:-0}"
+# Each of the 40 at the extension registration's server-facing port was
+# closed with a logged reason (syntax, length, EOF, reset or timeout).
+check "garbage: every garbage data connection closed with a logged reason" \
+    wait_for 5 count_ge $((ndlog0 + 40)) "$DCONN_LOG" "$RELAYD_LOG"
 healthy "garbage"
 finish

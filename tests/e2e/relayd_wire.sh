@@ -8,7 +8,7 @@
 # The Python checks share this prelude.  Each prints PASS:/FAIL: lines
 # and exits non-zero if any failed.
 cat >"$T/pre.py" <<'PY'
-import os, re, socket, subprocess, sys, time
+import os, re, socket, struct, subprocess, sys, time
 
 CTL = int(os.environ["CTL"])
 LOG = os.environ["LOG"]
@@ -310,6 +310,8 @@ def client_leaves():
     sport = new_port(read_line(ctl))
     b = dial(cport)  # queued behind a
     a.close()
+    # A reset, so gone for sure (an EOF may be a half-close).
+    b.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     b.close()
     # As the original: the announced client is still paired, and its
     # data connection sees EOF at once.
@@ -317,7 +319,7 @@ def client_leaves():
     ok(closed(d), "wire: client gone before pairing: data connection "
        "gets EOF")
     ok(log_has(r"left before it was announced"),
-       "wire: a queued client that left is dropped, not announced")
+       "wire: a queued client that reset is dropped, not announced")
     ok(quiet(ctl, 0.3) == b"", "wire: no [NEW] for the client that left")
     c = dial(cport)
     c.sendall(b"next")
@@ -327,6 +329,25 @@ def client_leaves():
     for x in (c, d, d2, ctl):
         x.close()
 run(client_leaves)
+PY
+
+pycheck client_halfclose <<'PY'
+def client_halfclose():
+    ctl, cport = register()
+    a = dial(cport)
+    sport = new_port(read_line(ctl))
+    b = dial(cport)  # queued behind a
+    b.shutdown(socket.SHUT_WR)  # says nothing, waits for a banner
+    da = dial(sport)
+    ok(new_port(read_line(ctl)) == sport,
+       "wire: a queued client that only shut its side down is announced")
+    db = dial(sport)
+    db.sendall(b"BANNER")
+    ok(read_n(b, 6) == b"BANNER", "wire: ... and gets the server's banner")
+    ok(closed(db), "wire: ... and its data connection sees its EOF")
+    for x in (a, b, da, db, ctl):
+        x.close()
+run(client_halfclose)
 PY
 
 # A control peer that never dials back: the client is dropped after

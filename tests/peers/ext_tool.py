@@ -15,9 +15,14 @@ on stderr).  All waits are bounded.
   pool HOST CTL [SECRETFILE]        pre-opened data connections: a forged one
                                     is refused, a real one gets [NEW] and the
                                     client's bytes with no control round trip
-  silent-data HOST CTL N            N data connections that never send their
+  pool-cap HOST CTL SECRETFILE      the granted pool size plus 3 pooled
+                                    connections at once: how many relayd
+                                    challenges (the rest it closes)
+  silent-data HOST CTL N HELD       N data connections that never send their
                                     [DATA] line; prints how many relayd closed
-                                    at once and how many it still holds
+                                    at once and how many it still holds, then
+                                    whether a client is still paired through
+                                    a genuine one
 """
 import hashlib
 import hmac
@@ -247,17 +252,70 @@ def cmd_silent_data(a):
     s, r, ok = register(host, ctl)
     conns = [socket.create_connection((host, int(ok["sport"])),
                                       timeout=TIMEOUT) for _ in range(n)]
-    time.sleep(1.0)
-    closed = 0
-    for c in conns:
-        c.setblocking(False)
+
+    def count_closed():
+        closed = 0
+        for c in conns:
+            c.setblocking(False)
+            try:
+                closed += c.recv(1) == b""
+            except BlockingIOError:
+                pass
+            except OSError:
+                closed += 1
+        return closed
+
+    # Closing is at accept time: once the last silent connection is
+    # accepted, the count is final (bounded wait, no fixed sleep).
+    end = time.time() + 5
+    while count_closed() < n - int(a[3]) and time.time() < end:
+        time.sleep(0.05)
+    closed = count_closed()
+    # A genuine data connection after them must still get its client.
+    c = socket.create_connection((host, int(ok["port"])), timeout=TIMEOUT)
+    c.sendall(b"still-served")
+    f = fields(r.read() or "")
+    d = socket.create_connection((host, int(ok["sport"])), timeout=TIMEOUT)
+    d.sendall(("[DATA] reg=%s id=%s\n" % (ok["reg"], f.get("id"))).encode())
+    d.settimeout(TIMEOUT)
+    got = b""
+    try:
+        while len(got) < 12:
+            b = d.recv(12 - len(got))
+            if not b:
+                break
+            got += b
+    except OSError:
+        pass
+    print("closed=%d held=%d paired=%d" % (closed, n - closed,
+                                          got == b"still-served"))
+
+
+def cmd_pool_cap(a):
+    """The granted pool size holds even while [AUTH]s are pending: open
+    that many plus 3 pooled connections at once, all challenged first."""
+    host, ctl, secret = a[0], a[1], read_secret(a[2])
+    s, r, ok = register(host, ctl, secret, ext="addr,pipe,pool")
+    grant, sport, key = int(ok.get("pool", "0")), int(ok["sport"]), ok["reg"]
+    if grant < 1:
+        die("pool not granted: %r" % ok)
+    conns = []
+    for _ in range(grant + 3):
+        d = socket.create_connection((host, sport), timeout=TIMEOUT)
+        d.sendall(("[DATA] reg=%s pool=1\n" % key).encode())
+        conns.append((d, Line(d)))
+    challenged = []
+    for d, dr in conns:
         try:
-            closed += c.recv(1) == b""
-        except BlockingIOError:
-            pass
+            ch = dr.read(5)
         except OSError:
-            closed += 1
-    print("closed=%d held=%d" % (closed, n - closed))
+            ch = None
+        if ch is not None and ch.startswith("[CHALLENGE] "):
+            challenged.append((d, ch.split(" ")[1]))
+    for d, nonce in challenged:
+        d.sendall(("[AUTH] %s\n" % mac(secret, "relayd-pool:%s:%s" %
+                                        (key, nonce))).encode())
+    print("granted=%d challenged=%d" % (grant, len(challenged)))
 
 
 def cmd_pool(a):
@@ -331,6 +389,7 @@ def main():
         "pipeline": cmd_pipeline,
         "pool": cmd_pool,
         "silent-data": cmd_silent_data,
+        "pool-cap": cmd_pool_cap,
     })
 
 
