@@ -331,7 +331,13 @@ shim_copy_addr(struct sockaddr *addr, socklen_t *addrlen,
 	*addrlen = len;
 }
 
-/* Express <peer> in <family>: v4-mapped for an IPv6 listener. */
+/*
+ * Express <peer> in <family>: v4-mapped for an IPv6 listener.  An IPv6
+ * address cannot be told to an IPv4 listener (its server sized buffers
+ * and parsers for IPv4): it becomes 0.0.0.0, "unknown", with its port;
+ * never 127.0.0.1, which servers trust.  That happens where the relay is
+ * reached over IPv6 and the client's own address is not known.
+ */
 static socklen_t
 shim_to_family(struct sockaddr_storage *peer, int family)
 {
@@ -354,6 +360,14 @@ shim_to_family(struct sockaddr_storage *peer, int family)
 		v4->sin_family = AF_INET;
 		v4->sin_port = v6.sin6_port;
 		memcpy(&v4->sin_addr, &v6.sin6_addr.s6_addr[12], 4);
+	} else if (family == AF_INET && peer->ss_family == AF_INET6) {
+		in_port_t port = ((struct sockaddr_in6 *)peer)->sin6_port;
+		struct sockaddr_in *v4 = (struct sockaddr_in *)peer;
+
+		memset(v4, 0, sizeof(*v4));
+		v4->sin_family = AF_INET;
+		v4->sin_port = port;
+		v4->sin_addr.s_addr = htonl(INADDR_ANY);
 	}
 	return peer->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
 					   : sizeof(struct sockaddr_in);

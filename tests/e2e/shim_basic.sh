@@ -144,5 +144,31 @@ for a in $ADDRS; do
 	shim_stop "$name" "${SRV[$name]}"
 done
 
+# --- an IPv4 listener, a relay reached over IPv6 ------------------------------
+# An IPv6 client (and the relay's IPv6 address) cannot be told to an IPv4
+# listener: accept() and getsockname() must still give IPv4 addresses,
+# "unknown" (0.0.0.0) where no IPv4 one exists.
+v4port=$(free_port)
+(start_relayd -bind ::1 >/dev/null && echo "$RELAYD_PORT" >"$T/v6relay.port" &&
+    wait "$RELAYD_PID")&
+track_pid "$!"
+if wait_for 20 test -s "$T/v6relay.port"; then
+	RELAY_HOST=::1 RELAY_PORT=$(cat "$T/v6relay.port") shim_run v4on6 \
+	    "$SSRV" -a full -l "127.0.0.1:$v4port"
+	if shim_ready v4on6 && pub=$(shim_public v4on6) &&
+	    ask -n 2 -H ::1 "$(port_of "$pub")"; then
+		note "$(head -1 "$T/ask.out")"
+		check "v4 listener, v6 relay: accept() gives an IPv4 address" \
+		    answers_all 'fam=2 alen=16 guard=1 nb=[01] cloexec=[01] peer=0\.0\.0\.0:[0-9]*'
+		check "v4 listener, v6 relay: so does getsockname()" \
+		    answers_all "local=[0-9.]*:$v4port llen=16"
+	else
+		fail "v4 listener, v6 relay: clients served"
+	fi
+	shim_stop v4on6 "$SPID"
+else
+	fail "relayd on ::1 starts"
+fi
+
 shim_helpers_gone
 finish

@@ -286,7 +286,7 @@ static void
 ss_answer(int fd, const char *info)
 {
 	struct timeval tv = {10, 0};
-	char line[256], reply[600], extra[32] = "";
+	char line[256], reply[800], extra[32] = "";
 	size_t n = 0;
 	int fl = fcntl(fd, F_GETFL), held = -1;
 
@@ -331,7 +331,7 @@ ss_serve(int fd, const char *info)
 		pid = ss.reap ? ss_fork() : fork();
 		if (pid == 0) {
 			static char opt_s[] = "-S";
-			char fdstr[16], infostr[300];
+			char fdstr[16], infostr[400];
 			char *argv[] = {ss.argv[0], opt_s, fdstr, infostr,
 			    NULL};
 
@@ -361,8 +361,9 @@ static int
 ss_accept_one(int i, int use4, int flags)
 {
 	unsigned char buf[sizeof(struct sockaddr_storage)];
-	socklen_t len, given;
-	char info[300], peer[160] = "-";
+	struct sockaddr_storage local;
+	socklen_t len, given, llen;
+	char info[400], peer[160] = "-", lstr[160] = "-";
 	int fd, fam = -1, guard = 1, nb, cloexec, fl;
 
 	memset(buf, SS_GUARD, sizeof(buf));
@@ -391,9 +392,14 @@ ss_accept_one(int i, int use4, int flags)
 	nb = fl != -1 && (fl & O_NONBLOCK) != 0;
 	fl = fcntl(fd, F_GETFD);
 	cloexec = fl != -1 && (fl & FD_CLOEXEC) != 0;
+	llen = sizeof(local);
+	if (getsockname(fd, (struct sockaddr *)&local, &llen) == 0)
+		ss_format(lstr, sizeof(lstr), (struct sockaddr *)&local);
 	snprintf(info, sizeof(info),
-	    "l=%d fam=%d alen=%u guard=%d nb=%d cloexec=%d peer=%s", i, fam,
-	    (unsigned)len, guard, nb, cloexec, peer);
+	    "l=%d fam=%d alen=%u guard=%d nb=%d cloexec=%d peer=%s local=%s "
+	    "llen=%u",
+	    i, fam, (unsigned)len, guard, nb, cloexec, peer, lstr,
+	    (unsigned)llen);
 	ss_serve(fd, info);
 	return 0;
 }
