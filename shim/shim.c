@@ -869,6 +869,38 @@ shim_attach(unsigned lport, uint64_t hino, struct wake_resp *resp, int *qfd)
 }
 
 /*
+ * The helper socket of another listener on loopback port <lport>, not
+ * named by <skip>: SO_REUSEPORT siblings share the first one's helper,
+ * whose name carries that sibling's inode, which a sibling inherited
+ * across an exec cannot know.  Returns its inode part, or 0.
+ */
+static uint64_t
+shim_helper_by_port(unsigned lport, uint64_t skip)
+{
+	char line[512], want[64];
+	uint64_t found = 0;
+	size_t wlen;
+	FILE *f;
+
+	wlen = (size_t)snprintf(want, sizeof(want), "@relayshim.%u.", lport);
+	f = fopen("/proc/net/unix", "re");
+	if (f == NULL)
+		return 0;
+	while (found == 0 && fgets(line, sizeof(line), f) != NULL) {
+		char *name = strstr(line, want);
+		unsigned long long ino;
+		char end;
+
+		if (name != NULL &&
+		    sscanf(name + wlen, "%llx%c", &ino, &end) == 2 &&
+		    end == '\n' && ino != 0 && ino != skip)
+			found = ino;
+	}
+	fclose(f);
+	return found;
+}
+
+/*
  * An inherited listener (the registry was lost with an exec): its helper
  * still knows what address the server asked for.  Adopt it.  Returns its
  * registry index, or -1.
@@ -879,11 +911,14 @@ shim_adopt(int fd, uint64_t ino)
 	struct shim_listener l;
 	struct wake_resp resp;
 	unsigned lport;
+	uint64_t hino = ino;
 	int family, qfd, idx = -1;
 
 	if (!shim_loopback_listener(fd, &lport, &family))
 		return -1;
-	if (shim_attach(lport, ino, &resp, &qfd) == -1)
+	if (shim_attach(lport, ino, &resp, &qfd) == -1 &&
+	    ((hino = shim_helper_by_port(lport, ino)) == 0 ||
+		shim_attach(lport, hino, &resp, &qfd) == -1))
 		return -1;
 	if (resp.status != 0 || resp.asked_len == 0 ||
 	    resp.asked_len > sizeof(resp.asked)) {
@@ -894,7 +929,7 @@ shim_adopt(int fd, uint64_t ino)
 	memset(&l, 0, sizeof(l));
 	l.fd = fd;
 	l.ino = ino;
-	l.hino = ino;
+	l.hino = hino;
 	l.asked = resp.asked;
 	l.asked_len = resp.asked_len;
 	l.asked_port = shim_port_of((struct sockaddr *)&resp.asked);
@@ -905,6 +940,13 @@ shim_adopt(int fd, uint64_t ino)
 	l.qino = qfd != -1 ? shim_ino(qfd) : 0;
 	pthread_mutex_lock(&shim_lock);
 	idx = shim_find(ino);
+	if (idx != -1 && shim_lst[idx].registered > 0) {
+		/* Another thread adopted it meanwhile: keep that queue. */
+		pthread_mutex_unlock(&shim_lock);
+		if (qfd != -1)
+			close(qfd);
+		return idx;
+	}
 	if (idx == -1 && shim_nlst < SHIM_MAX_LISTENERS)
 		idx = (int)shim_nlst++;
 	if (idx != -1)

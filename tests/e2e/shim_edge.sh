@@ -40,6 +40,9 @@ SP[reapthr]=$SPID
 X_P=$(free_port)
 shim_run reexec "$SSRV" -m epoll -x -l "0.0.0.0:$X_P"
 SP[reexec]=$SPID
+RP_P=$(free_port)
+shim_run rpexec "$SSRV" -m poll -P -x -l "0.0.0.0:$RP_P" -l "0.0.0.0:$RP_P"
+SP[rpexec]=$SPID
 shim_run perconn "$SSRV" -X -r -l "0.0.0.0:$(free_port)"
 SP[perconn]=$SPID
 shim_run closefds "$SSRV" -m epoll -C -n 2 -l "0.0.0.0:$(free_port)"
@@ -204,6 +207,38 @@ if shim_ready reexec && pub=$(shim_public reexec); then
 	note "reexec: getsockname after exec reports $got (asked 0.0.0.0:$X_P)"
 else
 	fail "reexec: registers"
+fi
+
+# --- SO_REUSEPORT siblings inherited across exec ---------------------------------
+# Both share the first one's helper, whose socket name the second cannot
+# derive from its own inode: it must still find it, or the wakes the
+# kernel routes to it are lost (a client then waits for a 2 s re-wake).
+if shim_ready rpexec && pub=$(shim_public rpexec); then
+	served=$(python3 - "$(port_of "$pub")" <<'PY'
+import re, socket, sys
+port, ok, lst = int(sys.argv[1]), 0, set()
+for i in range(16):
+    try:
+        s = socket.create_connection(("127.0.0.1", port), timeout=1.5)
+        s.sendall(b"seq-%d\n" % i)
+        got = s.recv(4096)
+        m = re.search(rb" l=(\d+) ", got)
+        if got.startswith(b"pid=") and m:
+            ok += 1
+            lst.add(int(m.group(1)))
+        s.close()
+    except OSError:
+        pass
+print("served=%d listeners=%s" % (ok, ",".join(map(str, sorted(lst)))))
+PY
+)
+	note "rpexec: $served"
+	check "rpexec: 16 clients one after another, each within 1.5 s" \
+	    grep -q "^served=16 " <<<"$served"
+	check "rpexec: both inherited siblings took wakes" \
+	    grep -q " listeners=0,1$" <<<"$served"
+else
+	fail "rpexec: registers"
 fi
 
 # --- a daemon that closes the fds it did not open, then reuses the numbers ------

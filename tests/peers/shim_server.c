@@ -33,6 +33,7 @@
  *             thread sigwait()s for it and reaps
  * -x          re-exec itself after listen(); the listeners are inherited
  * -X          per client: fork, and the child re-execs itself to serve it
+ * -P          SO_REUSEPORT on every listener (nginx "reuseport")
  * -C          after listen(), close every fd above 2 but the listeners
  *             (as a daemon sheds what it inherited), then open a socket
  *             pair on the lowest free numbers with 5 unread bytes in it;
@@ -97,6 +98,7 @@ static struct {
 	const char *pidfile;
 	int clear_env;
 	int close_fds; /* -C */
+	int reuseport; /* -P */
 	int held[2];   /* -C: the socket pair, 5 bytes unread in held[0] */
 	const char *late_addr;
 	int reap;
@@ -123,7 +125,7 @@ ss_usage(void)
 	fprintf(stderr,
 	    "usage: shim_server [-m mode] [-n N] [-a full|small|"
 	    "null] -l ADDR... [-d pidfile] [-c [-L ADDR]] [-r|-R] "
-	    "[-x] [-X] [-C]\n");
+	    "[-x] [-X] [-C] [-P]\n");
 	exit(2);
 }
 
@@ -200,6 +202,9 @@ ss_listen(const char *spec)
 		ss_die("socket");
 	if (a.ss_family != AF_UNIX)
 		(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one,
+		    sizeof(one));
+	if (a.ss_family != AF_UNIX && ss.reuseport)
+		(void)setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one,
 		    sizeof(one));
 	if (a.ss_family == AF_INET6)
 		(void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one,
@@ -634,7 +639,7 @@ ss_parse(int argc, char **argv, const char **inherited, int *serve_fd,
 {
 	int c;
 
-	while ((c = getopt(argc, argv, "m:n:a:l:d:cL:rRxXCF:S:")) != -1) {
+	while ((c = getopt(argc, argv, "m:n:a:l:d:cL:rRxXCPF:S:")) != -1) {
 		switch (c) {
 		case 'm': {
 			size_t i;
@@ -691,6 +696,9 @@ ss_parse(int argc, char **argv, const char **inherited, int *serve_fd,
 			break;
 		case 'C':
 			ss.close_fds = 1;
+			break;
+		case 'P':
+			ss.reuseport = 1;
 			break;
 		case 'F':
 			*inherited = optarg;
@@ -754,7 +762,8 @@ main(int argc, char **argv)
 	} else {
 		/* The listeners, in command-line order. */
 		optind = 1;
-		while ((c = getopt(argc, argv, "m:n:a:l:d:cL:rRxXCF:S:")) != -1)
+		while (
+		    (c = getopt(argc, argv, "m:n:a:l:d:cL:rRxXCPF:S:")) != -1)
 			if (c == 'l')
 				ss.fds[i++] = ss_listen(optarg);
 		if (ss.reexec)
