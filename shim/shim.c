@@ -319,6 +319,61 @@ shim_find(uint64_t ino)
 	return -1;
 }
 
+/* An fd of this process that holds socket <ino>, or -1. */
+static int
+shim_fd_of_ino(uint64_t ino)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	int found = -1;
+
+	if (d == NULL)
+		return -1;
+	while (found == -1 && (e = readdir(d)) != NULL) {
+		int fd = atoi(e->d_name);
+
+		if (e->d_name[0] >= '0' && e->d_name[0] <= '9' &&
+		    fd != dirfd(d) && shim_ino(fd) == ino)
+			found = fd;
+	}
+	closedir(d);
+	return found;
+}
+
+/*
+ * Forget the listeners this process no longer has (closed, maybe re-
+ * created on a reload), closing their queue unless a live sibling shares
+ * it; so a long-lived server neither leaks a descriptor per closed
+ * listener nor fills the table.  A listener merely moved to another
+ * number (dup2) is kept under its new one.  Lock held.
+ */
+static void
+shim_reclaim_locked(void)
+{
+	for (size_t i = 0; i < shim_nlst;) {
+		struct shim_listener *l = &shim_lst[i];
+		int fd, shared = 0;
+
+		if (shim_ino(l->fd) == l->ino) {
+			i++;
+			continue;
+		}
+		fd = shim_fd_of_ino(l->ino);
+		if (fd != -1) {
+			l->fd = fd;
+			i++;
+			continue;
+		}
+		for (size_t j = 0; j < shim_nlst; j++)
+			if (j != i && shim_lst[j].qfd == l->qfd &&
+			    shim_lst[j].qino == l->qino)
+				shared = 1;
+		if (l->qfd != -1 && !shared && shim_ino(l->qfd) == l->qino)
+			close(l->qfd);
+		shim_lst[i] = shim_lst[--shim_nlst];
+	}
+}
+
 /* Copy <src> to the caller's (addr, addrlen) the way the kernel does:
  * truncate to *addrlen, report the full length. */
 static void
@@ -424,7 +479,7 @@ bind(int fd, const struct sockaddr *addr, socklen_t len)
 	struct sockaddr_storage local;
 	socklen_t llen = sizeof(local);
 	unsigned share_port = 0;
-	int saved = errno, r;
+	int saved = errno, r, full;
 
 	shim_init();
 	if (!shim_cfg.active || addr == NULL ||
@@ -451,11 +506,22 @@ bind(int fd, const struct sockaddr *addr, socklen_t len)
 	/* SO_REUSEPORT siblings (nginx "reuseport") share one loopback port
 	 * and so one registration. */
 	pthread_mutex_lock(&shim_lock);
+	shim_reclaim_locked();
+	full = shim_nlst == SHIM_MAX_LISTENERS && shim_find(l.ino) == -1;
 	for (size_t i = 0; i < shim_nlst && l.asked_port != 0; i++)
 		if (shim_lst[i].asked_port == l.asked_port &&
 		    shim_lst[i].asked.ss_family == addr->sa_family)
 			share_port = shim_lst[i].local_port;
 	pthread_mutex_unlock(&shim_lock);
+	/* Binding the loopback without a record would leave a server that
+	 * nobody can reach, and binding the asked address would expose it. */
+	if (full) {
+		shim_log("more than %d relayed listeners open; bind() of port "
+			 "%u refused",
+		    SHIM_MAX_LISTENERS, l.asked_port);
+		errno = ENOBUFS;
+		return -1;
+	}
 	r = -1;
 	if (share_port != 0)
 		r = shim_bind_loopback(fd, addr->sa_family, share_port);

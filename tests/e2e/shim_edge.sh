@@ -241,6 +241,52 @@ else
 	fail "rpexec: registers"
 fi
 
+# --- listeners closed and made again; the table of listeners -----------------------
+# A closed listener is forgotten with its queue: no descriptor leaks per
+# cycle.  At most 256 are held at once; the next bind() is refused, never
+# left bound to loopback unregistered; closing them frees the slots.
+out=$(LD_PRELOAD=$SHIM_PRELOAD timeout 60 python3 - 2>"$T/cycles.err" <<'PY'
+import errno, os, socket
+def nfds():
+    return len(os.listdir("/proc/self/fd"))
+base = None
+for i in range(6):
+    s = socket.socket()
+    s.bind(("0.0.0.0", 0))
+    s.listen(8)
+    s.close()
+    if i == 0:
+        base = nfds()
+print("leaked=%d" % (nfds() - base))
+held, err = [], 0
+for i in range(300):
+    s = socket.socket()
+    try:
+        s.bind(("0.0.0.0", 0))
+    except OSError as e:
+        err = e.errno
+        s.close()
+        break
+    held.append(s)
+print("held=%d enobufs=%d" % (len(held), err == errno.ENOBUFS))
+for s in held:
+    s.close()
+s = socket.socket()
+s.bind(("0.0.0.0", 0))
+print("again=%s" % s.getsockname()[0])
+PY
+)
+note "cycles: $(tr '\n' ' ' <<<"$out")"
+check "cycles: listen and close 5 times, no descriptor left behind" \
+    grep -qx "leaked=0" <<<"$out"
+check "cycles: 256 relayed listeners at once, the next bind() fails ENOBUFS" \
+    grep -qx "held=256 enobufs=1" <<<"$out"
+check "cycles: ... and says so" \
+    grep -q "more than 256 relayed listeners open; bind() of port 0 refused" \
+    "$T/cycles.err"
+check "cycles: once they are closed, bind() is relayed again" \
+    grep -qx "again=0.0.0.0" <<<"$out"
+
 # --- a daemon that closes the fds it did not open, then reuses the numbers ------
 # The shim's queue fd is among them: the workers must fetch it again, and
 # never take the server's own socket that now has its number.
