@@ -49,7 +49,7 @@
 
 #define SHIM_EXPORT __attribute__((visibility("default")))
 #define SHIM_MAX_LISTENERS 256
-#define SHIM_MAX_PEERS 4096   /* accepted sockets with a faked peer */
+#define SHIM_PEERS_MIN 4096   /* first size of the table indexed by fd */
 #define SHIM_WAKE_WAIT_MS 500 /* for a header, where DEFER_ACCEPT is off */
 #define SHIM_HELPER_WAIT_MS 3000
 
@@ -135,7 +135,8 @@ static pthread_once_t shim_once = PTHREAD_ONCE_INIT;
 static pthread_mutex_t shim_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct shim_listener shim_lst[SHIM_MAX_LISTENERS];
 static size_t shim_nlst;
-static struct shim_peer *shim_peers;
+static struct shim_peer *shim_peers; /* indexed by fd, grown on demand */
+static size_t shim_npeers;
 static int shim_addr_file_written;
 static int shim_registered_count;
 
@@ -263,9 +264,14 @@ shim_do_init(void)
 	shim_env("RELAY_SECRET_FILE", shim_cfg.secret_file,
 	    sizeof(shim_cfg.secret_file));
 	shim_env("RELAY_PORTS", shim_cfg.ports, sizeof(shim_cfg.ports));
-	shim_cfg.timeout_ms = shim_env_int("RELAY_TIMEOUT", 5) * 1000;
+	/* Clamped first: in milliseconds, with listen()'s margin added, a
+	 * large value would overflow. */
+	shim_cfg.timeout_ms = shim_env_int("RELAY_TIMEOUT", 5);
 	if (shim_cfg.timeout_ms <= 0)
-		shim_cfg.timeout_ms = 5000;
+		shim_cfg.timeout_ms = 5;
+	if (shim_cfg.timeout_ms > 3600)
+		shim_cfg.timeout_ms = 3600;
+	shim_cfg.timeout_ms *= 1000;
 	shim_cfg.ext = shim_env_int("RELAY_EXTENSIONS", 1);
 	shim_cfg.pool = shim_env_int("RELAY_POOL", 2);
 	shim_cfg.fastopen = shim_env_int("RELAY_FASTOPEN", 1);
@@ -1107,10 +1113,24 @@ shim_remember_peer(int fd, uint64_t ino, const struct sockaddr_storage *peer,
 	struct shim_peer *p;
 
 	pthread_mutex_lock(&shim_lock);
-	if (shim_peers == NULL)
-		shim_peers = calloc(SHIM_MAX_PEERS, sizeof(*shim_peers));
-	if (shim_peers != NULL) {
-		p = &shim_peers[(unsigned)fd % SHIM_MAX_PEERS];
+	if ((size_t)fd >= shim_npeers) {
+		/* Indexed by fd, not by fd modulo a size: a server with many
+		 * connections would see one's address on another. */
+		size_t n = shim_npeers ? shim_npeers : SHIM_PEERS_MIN;
+		struct shim_peer *t;
+
+		while (n <= (size_t)fd)
+			n *= 2;
+		t = realloc(shim_peers, n * sizeof(*t));
+		if (t != NULL) {
+			memset(t + shim_npeers, 0,
+			    (n - shim_npeers) * sizeof(*t));
+			shim_peers = t;
+			shim_npeers = n;
+		}
+	}
+	if ((size_t)fd < shim_npeers) {
+		p = &shim_peers[fd];
 		p->fd = fd;
 		p->ino = ino;
 		p->peer_len = plen <= sizeof(p->peer) ? plen : 0;
@@ -1135,8 +1155,9 @@ shim_faked(int fd, int want_local, struct sockaddr_storage *out)
 	if (shim_peers == NULL || fd < 0)
 		return 0;
 	pthread_mutex_lock(&shim_lock);
-	p = &shim_peers[(unsigned)fd % SHIM_MAX_PEERS];
-	if (p->fd == fd && (p->peer_len != 0 || p->asked_port != 0)) {
+	p = (size_t)fd < shim_npeers ? &shim_peers[fd] : NULL;
+	if (p != NULL && p->fd == fd &&
+	    (p->peer_len != 0 || p->asked_port != 0)) {
 		if (p->ino != shim_ino(fd)) {
 			/* The fd was closed and reused: forget it. */
 			p->peer_len = 0;

@@ -287,6 +287,52 @@ check "cycles: ... and says so" \
 check "cycles: once they are closed, bind() is relayed again" \
     grep -qx "again=0.0.0.0" <<<"$out"
 
+# --- clients on fds 4096 apart ------------------------------------------------------
+# Each accepted socket's real client address is its own, however many
+# descriptors the server has (the table once wrapped at 4096).
+out=$(RELAY_ADDR_FILE=$T/manyfd.addr LD_PRELOAD=$SHIM_PRELOAD timeout 60 \
+    python3 - 2>"$T/manyfd.err" <<'PY'
+import os, resource, socket, time
+soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+if hard != resource.RLIM_INFINITY and hard < 6000:
+    print("skip: fd hard limit %d" % hard)
+    raise SystemExit(0)
+resource.setrlimit(resource.RLIMIT_NOFILE, (6000, hard))
+srv = socket.socket()
+srv.bind(("0.0.0.0", 0))
+srv.listen(16)
+path = os.environ["RELAY_ADDR_FILE"]
+end = time.time() + 10
+while not (os.path.exists(path) and open(path).read().strip()):
+    if time.time() > end:
+        raise SystemExit("no public address")
+    time.sleep(0.05)
+port = int(open(path).read().split()[0].rsplit(":", 1)[1])
+c1 = socket.create_connection(("127.0.0.1", port), timeout=5)
+a1, _ = srv.accept()
+c2 = socket.create_connection(("127.0.0.1", port), timeout=5)
+fill = []
+while True:
+    fd = os.open("/dev/null", os.O_RDONLY)
+    fill.append(fd)
+    if fd >= a1.fileno() + 4095:
+        break
+a2, _ = srv.accept()
+print("apart=%d" % (a2.fileno() - a1.fileno()))
+print("first=%d second=%d" % (a1.getpeername() == c1.getsockname(),
+                              a2.getpeername() == c2.getsockname()))
+PY
+)
+note "manyfd: $(tr '\n' ' ' <<<"$out")"
+case $out in
+skip*) echo "SKIP: manyfd: $out" ;;
+*)
+	check "manyfd: two clients on fds 4096 apart" grep -qx "apart=4096" <<<"$out"
+	check "manyfd: each keeps its own client address" \
+	    grep -qx "first=1 second=1" <<<"$out"
+	;;
+esac
+
 # --- a daemon that closes the fds it did not open, then reuses the numbers ------
 # The shim's queue fd is among them: the workers must fetch it again, and
 # never take the server's own socket that now has its number.
