@@ -292,22 +292,35 @@ reg_arm_data_timer(struct reg *reg)
 	ev_timer_start(loop, &reg->data_timer);
 }
 
+enum reg_peek {
+	REG_PEEK_LIVE, /* sent something, or nothing yet */
+	REG_PEEK_EOF,  /* shut its side down having sent nothing */
+	REG_PEEK_GONE, /* reset */
+};
+
 /*
- * The client is gone while it waited?  A reset says so.  An EOF with
- * nothing before it may be a hang-up, or a client that shut its side
- * down and waits for the server to speak (a banner, a download): the
- * original announced it, and so do we, unless <eof_is_gone> (out of
- * descriptors, a hang-up's is worth more than a doubtful client).
+ * How a queued client is doing.  An EOF with nothing before it may be a
+ * hang-up, or a client that shut its side down and waits for the server
+ * to speak (a banner, a download).  The original announced it; so does
+ * relayd, but after every live client, so that a burst of hung-up ones
+ * cannot hold the live ones up (out of descriptors, it is given up).
  */
-static int
-reg_client_gone(const struct client *c, int eof_is_gone)
+static enum reg_peek
+reg_client_peek(struct client *c)
 {
 	char b;
-	ssize_t n = recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+	ssize_t n;
 
-	if (n == 0)
-		return eof_is_gone;
-	return n == -1 && errno != EAGAIN && errno != EWOULDBLOCK;
+	if (c->eof)
+		return REG_PEEK_EOF;
+	n = recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+	if (n == 0) {
+		c->eof = 1;
+		return REG_PEEK_EOF;
+	}
+	return n == -1 && errno != EAGAIN && errno != EWOULDBLOCK
+	    ? REG_PEEK_GONE
+	    : REG_PEEK_LIVE;
 }
 
 /*
@@ -326,20 +339,38 @@ reg_pooled_first(struct reg *reg)
 	return NULL;
 }
 
-/* The oldest queued client that is still there, off the queue. */
+/* The oldest live queued client, else the oldest that shut its side
+ * down; off the queue.  Reset ones are freed on the way. */
 static struct client *
 reg_dequeue(struct reg *reg)
 {
-	struct client *c;
+	struct client *c, *next, *pick = NULL, *eof = NULL;
 
-	while ((c = TAILQ_FIRST(&reg->queue)) != NULL) {
-		TAILQ_REMOVE(&reg->queue, c, entry);
-		reg->nqueued--;
-		if (!reg_client_gone(c, 0))
-			return c;
-		reg_client_free(reg, c, "left before it was announced");
+	for (c = TAILQ_FIRST(&reg->queue); c != NULL && pick == NULL;
+	     c = next) {
+		next = TAILQ_NEXT(c, entry);
+		switch (reg_client_peek(c)) {
+		case REG_PEEK_LIVE:
+			pick = c;
+			break;
+		case REG_PEEK_EOF:
+			if (eof == NULL)
+				eof = c;
+			break;
+		case REG_PEEK_GONE:
+			TAILQ_REMOVE(&reg->queue, c, entry);
+			reg->nqueued--;
+			reg_client_free(reg, c, "left before it was announced");
+			break;
+		}
 	}
-	return NULL;
+	if (pick == NULL)
+		pick = eof;
+	if (pick != NULL) {
+		TAILQ_REMOVE(&reg->queue, pick, entry);
+		reg->nqueued--;
+	}
+	return pick;
 }
 
 /* <c> is announced: its [NEW] is on its way, the data timer runs. */
@@ -460,26 +491,29 @@ reg_data_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 
 /* Out of fds: queued clients that hung up still hold theirs, and the
  * data connection that would move the queue needs one. */
-static void
+static unsigned
 reg_drop_gone(struct reg *reg)
 {
 	struct client *c, *next;
+	unsigned n = 0;
 
 	for (c = TAILQ_FIRST(&reg->queue); c != NULL; c = next) {
 		next = TAILQ_NEXT(c, entry);
-		if (reg_client_gone(c, 1)) {
+		if (reg_client_peek(c) != REG_PEEK_LIVE) {
 			TAILQ_REMOVE(&reg->queue, c, entry);
 			reg->nqueued--;
 			reg_client_free(reg, c, "left while it waited");
+			n++;
 		}
 	}
+	return n;
 }
 
 /* The pause is over: first give back what hung-up clients hold. */
 static void
 reg_pause_done(struct accept_pause *p)
 {
-	reg_drop_gone(p->data);
+	(void)reg_drop_gone(p->data);
 }
 
 /* accept4 with the error policy: -1 means "stop for now". */
@@ -506,17 +540,18 @@ reg_accept(struct reg *reg, int lfd, struct sockaddr_storage *ss)
 		if (!accept_pause_is_exhaustion(err))
 			return -1;
 		/*
-		 * A data connection moves the queue along: make room for it
-		 * by giving up the newest waiting client, once.  Only this
-		 * process's limit yields to that: ENFILE, ENOBUFS and ENOMEM
-		 * are the system's, and emptying the queue would not help.
+		 * A data connection moves the queue along: make room for it,
+		 * once: from clients that left, else by giving up the newest
+		 * waiting one.  Only this process's limit yields to that:
+		 * ENFILE, ENOBUFS and ENOMEM are the system's, and emptying
+		 * the queue would not help.
 		 */
 		if (err == EMFILE && !gave_up && lfd == reg->sv_fd &&
 		    !TAILQ_EMPTY(&reg->queue)) {
-			struct client *c;
+			struct client *c = NULL;
 
-			reg_drop_gone(reg);
-			c = TAILQ_LAST(&reg->queue, client_list);
+			if (reg_drop_gone(reg) == 0)
+				c = TAILQ_LAST(&reg->queue, client_list);
 			if (c != NULL) {
 				TAILQ_REMOVE(&reg->queue, c, entry);
 				reg->nqueued--;

@@ -80,6 +80,7 @@ struct client {
 	int fd;
 	uint64_t id;	 /* extension client id */
 	ev_tstamp since; /* when it was announced */
+	int eof;	 /* queued, and it shut its side: announced last */
 	struct sockaddr_storage addr;
 	char addr_str[64];
 };

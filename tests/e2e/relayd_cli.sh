@@ -32,6 +32,19 @@ run_port "--port=N" --port=@P@
 run_port "-- N (positional after --)" -- @P@
 check "cli: -v=TRUE and -q=F are Go's bools" \
     "$RELAYD" -t -v=TRUE -q=F
+# ... and mean what they say: -q=F leaves the info lines on, -q=T does not.
+qp=$(free_port)
+spawn "$T/qf.log" "$RELAYD" -bind 127.0.0.1 -port "$qp" -q=F
+check "cli: -q=F: info lines are logged" \
+    wait_for 5 grep -q 'servers register on port' "$T/qf.log"
+kill "$SPAWNED"
+qp=$(free_port)
+spawn "$T/qt.log" "$RELAYD" -bind 127.0.0.1 -port "$qp" -q=T
+wait_for 5 listening "$qp"
+check "cli: -q=T: relayd runs, quietly" \
+    bash -c "! grep -q 'servers register on port' '$T/qt.log'"
+check "cli: ... and it is listening" listening "$qp"
+kill "$SPAWNED"
 run_port "positional port" @P@
 
 # -port 0: the kernel's choice is printed (the original printed nothing).

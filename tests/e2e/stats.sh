@@ -381,6 +381,12 @@ fi
 # go on, and the stuck reader is closed after 5 s.
 U=$T/stuck.sock
 if start_relayd -stats "$U" -max-regs 2000 -max-regs-per-ip 2000; then
+	# line_holds PATTERN COND: the output has a line matching PATTERN,
+	# and COND (awk) holds on it; a missing line fails.
+	line_holds() {
+		awk "/$1/ { f = 1; ok = ($2) } END { exit !(f && ok) }" \
+		    "$T/stuck.out"
+	}
 	timeout 90 python3 - "$RELAYD_PORT" "$U" >"$T/stuck.out" 2>&1 <<'PY'
 import socket, sys, time
 ctl, path = int(sys.argv[1]), sys.argv[2]
@@ -432,15 +438,17 @@ except OSError:
     pass
 print("stuck reader closed after %d of %d bytes" % (got, n))
 PY
+	rc=$?
 	note "$(tr '\n' ';' <"$T/stuck.out")"
+	check "stuck reader: the client script ran to its end" test "$rc" = 0
 	check "stuck reader: the answer is larger than a socket buffer" \
-	    awk '/^answer bytes/ { exit !($3 > 300000) }' "$T/stuck.out"
+	    line_holds '^answer bytes' '$3 > 300000'
 	check "stuck reader: another reader is answered at once" \
-	    awk '/^other reader/ { exit !($3 < 1) }' "$T/stuck.out"
+	    line_holds '^other reader' '$3 < 1'
 	check "stuck reader: relayd still answers a new registration at once" \
-	    awk '/^registration/ { exit !($2 < 1 && $4 == "[OK]") }' "$T/stuck.out"
+	    line_holds '^registration' '$2 < 1 && $4 == "[OK]"'
 	check "stuck reader: closed by relayd, the answer cut short" \
-	    awk '/^stuck reader closed/ { exit !($5 < $7) }' "$T/stuck.out"
+	    line_holds '^stuck reader closed' '$5 < $7' 
 	check "stuck reader: relayd is alive" alive "$RELAYD_PID"
 else
 	fail "relayd starts with -stats $U -max-regs 2000"
