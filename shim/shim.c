@@ -1293,14 +1293,16 @@ shim_take_wake(int lfd, int afd, uint64_t lino, struct shim_wake_info *w,
 	 * connection, which is the server's alone now. */
 	if (!(flags & SOCK_NONBLOCK))
 		(void)fcntl(rfd, F_SETFL, 0);
+	/* An IPv6 client cannot be told to an IPv4 listener: the server
+	 * gets the relay's address, as without the extension, never a
+	 * family its buffer was not sized for. */
+	if (m.has_peer && w->family == AF_INET &&
+	    m.peer.ss_family == AF_INET6 &&
+	    !IN6_IS_ADDR_V4MAPPED(&((struct sockaddr_in6 *)&m.peer)->sin6_addr))
+		m.has_peer = 0;
 	if (m.has_peer) {
 		*peer = m.peer;
 		*peer_len = shim_to_family(peer, w->family);
-		/* An IPv6 client cannot be told to an IPv4 listener: the
-		 * server gets the relay's address, as without the extension,
-		 * never a family its buffer was not sized for. */
-		if (peer->ss_family != w->family)
-			m.has_peer = 0;
 	}
 	if (!m.has_peer) {
 		*peer_len = sizeof(*peer);
