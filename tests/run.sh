@@ -26,6 +26,16 @@ selected() {
 	return 1
 }
 
+# A unit test whose binary is missing fails: it is not silently skipped.
+for src in tests/unit/test_*.c; do
+	name=$(basename "$src" .c)
+	selected "$name" || continue
+	if [ ! -x "$BUILD/tests/$name" ]; then
+		failed=$((failed + 1))
+		failures+=("$name")
+		echo "FAIL: $name (not built: make tests-build)"
+	fi
+done
 for bin in "$BUILD"/tests/test_*; do
 	[ -x "$bin" ] || continue
 	name=$(basename "$bin")

@@ -32,7 +32,7 @@ for dir in "$TOP"/tests/fuzz/corpus/*/; do
 done
 check "fuzz corpus directories exist" [ "$ndirs" -gt 0 ]
 
-# The replay must be able to fail: a target that aborts is caught.
+# The replay must be able to fail: an input it cannot read is an error.
 bin=$TOP/$BUILD/fuzz/replay_proto
 if [ -x "$bin" ]; then
 	check "replay reports a missing input" \

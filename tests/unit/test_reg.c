@@ -3,9 +3,9 @@
  * conf.max_regs registrations in all and conf.max_regs_ip per peer
  * address, whatever its port.
  *
- * Admitted slots are only given back by reg_close, so each test uses
- * addresses of its own and sets the global limit relative to the count
- * it finds.
+ * Admitted slots are given back by reg_limits_release (reg_close calls
+ * it), so each test uses addresses of its own and sets the global limit
+ * relative to the count it finds.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -126,6 +126,43 @@ test_global(void **state)
 	assert_int_equal(admit("10.3.0.4", 1), -1);
 }
 
+/* A released slot is admitted again, for that address alone; and the
+ * global count goes down with it. */
+static void
+test_release(void **state)
+{
+	struct sockaddr_storage a = addr("10.5.0.1", 7),
+				b = addr("10.5.0.2", 7);
+	unsigned before = atomic_load(&stats.regs);
+
+	(void)state;
+	conf.max_regs_ip = 2;
+	assert_int_equal(reg_limits_admit(&a), 0);
+	assert_int_equal(admit("10.5.0.1", 8), 0);
+	assert_int_equal(admit("10.5.0.1", 9), -1);
+	assert_int_equal(reg_limits_admit(&b), 0);
+	/* Any port of the address releases its slot. */
+	reg_limits_release(&a);
+	assert_int_equal(atomic_load(&stats.regs), before + 2);
+	assert_int_equal(admit("10.5.0.1", 10), 0);
+	assert_int_equal(admit("10.5.0.1", 11), -1);
+	assert_int_equal(admit("10.5.0.2", 8), 0);
+	assert_int_equal(admit("10.5.0.2", 9), -1);
+	/* Released to zero, then admitted afresh: the entry was reused. */
+	reg_limits_release(&b);
+	reg_limits_release(&b);
+	assert_int_equal(admit("10.5.0.2", 10), 0);
+	assert_int_equal(admit("10.5.0.2", 11), 0);
+	assert_int_equal(admit("10.5.0.2", 12), -1);
+	/* The global limit counts releases too. */
+	conf.max_regs = atomic_load(&stats.regs) + 1;
+	assert_int_equal(admit("10.5.0.3", 1), 0);
+	assert_int_equal(admit("10.5.0.4", 1), -1);
+	reg_limits_release(&a);
+	assert_int_equal(admit("10.5.0.4", 1), 0);
+	conf.max_regs = 1000;
+}
+
 /* Many peers: each keeps its own count. */
 static void
 test_many_peers(void **state)
@@ -153,6 +190,7 @@ main(void)
 	    cmocka_unit_test_setup(test_per_ip_v6, setup),
 	    cmocka_unit_test_setup(test_per_ip_one, setup),
 	    cmocka_unit_test_setup(test_global, setup),
+	    cmocka_unit_test_setup(test_release, setup),
 	    cmocka_unit_test_setup(test_many_peers, setup),
 	};
 
