@@ -124,8 +124,6 @@ python3 "$TOP/tests/peers/fault_tool.py" garbage 127.0.0.1 "$RELAYD_PORT" \
 kill -TERM "$vg"
 # Bounded: a relayd that hangs on SIGTERM fails here, not at the
 # runner's timeout.
-# exited PID: our child has exited (a zombie until it is waited for).
-exited() { [ ! -e "/proc/$1" ] || grep -q '^State:.*Z' "/proc/$1/status"; }
 if wait_for 60 exited "$vg"; then
 	wait "$vg"
 	rc=$?

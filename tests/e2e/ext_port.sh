@@ -1,0 +1,157 @@
+#!/bin/bash
+# ext_port.sh - what relayd(8), librelayshim(7) and PROTOCOL.md promise
+# about the control handshake's refusals and a requested public port:
+# -port-range, a taken port, protocol versions, malformed lines after
+# [OK], a second [HELLO]; RELAY_PUBLIC_PORT; the shim's errno values; and
+# the exit statuses of relayd and relayshim for bad command lines.
+. "$(dirname "$0")/lib.sh"
+. "$TOP/tests/fixtures/shim_lib.sh"
+shim_need_build
+
+# A public port inside the range we give relayd, free at run time.
+LO=$(free_port)
+HI=$((LO + 20))
+[ "$HI" -le 65535 ] || { LO=40000; HI=40020; }
+start_relayd -port-range "$LO-$HI" || { fail "relayd starts"; finish; }
+
+# hello LINE...: a raw extension peer; prints each answer line, then
+# "EOF" if relayd closed the connection within 3 s of the last line.
+hello() {
+	python3 - "$RELAYD_PORT" "$@" <<'PY'
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5)
+buf = b""
+def line(t=3):
+    global buf
+    s.settimeout(t)
+    try:
+        while b"\n" not in buf:
+            b = s.recv(4096)
+            if not b:
+                return None
+            buf += b
+    except socket.timeout:
+        return ""
+    l, buf = buf.split(b"\n", 1)
+    return l.decode(errors="replace")
+for out in sys.argv[2:]:
+    s.sendall(out.encode().decode("unicode_escape").encode("latin-1"))
+    got = line()
+    print(got if got is not None else "EOF")
+    if got is None:
+        sys.exit(0)
+print("EOF" if line() is None else "OPEN")
+PY
+}
+
+out=$(hello "[HELLO] v=0\n")
+note "v=0: $(tr '\n' ' ' <<<"$out")"
+check "[HELLO] v=0: [ERR] unsupported protocol version, then closed" \
+    test "$out" = $'[ERR] unsupported protocol version\nEOF'
+
+out=$(hello "[HELLO] v=1 port=$((LO - 1))\n")
+check "a port below -port-range: [ERR] names the range, then closed" \
+    test "$out" = $'[ERR] port '$((LO - 1))' is outside the allowed range '"$LO-$HI"$'\nEOF'
+
+WANT=$((LO + 3))
+python3 - "$RELAYD_PORT" "$WANT" "$T/held" <<'PY' &
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5)
+s.sendall(b"[HELLO] v=1 port=%s\n" % sys.argv[2].encode())
+s.settimeout(5)
+got = b""
+while not got.endswith(b"\n"):
+    got += s.recv(1)
+open(sys.argv[3], "w").write(got.decode())
+time.sleep(60)
+PY
+track_pid "$!"
+wait_for 5 test -s "$T/held"
+check "a free port inside the range: [OK] port=$WANT" \
+    grep -q "^\[OK\] .*port=$WANT\( \|$\)" "$T/held"
+check "... and it is listening" listening "$WANT"
+out=$(hello "[HELLO] v=1 port=$WANT\n")
+note "taken: $out"
+check "the same port asked again while taken: [ERR] port $WANT unavailable" \
+    grep -q "^\[ERR\] port $WANT unavailable" <<<"$out"
+
+out=$(hello "[HELLO] v=1 ka=5\n" "[PING]\n" "[HELLO] v=1 ka=9\n[PING]\n" \
+    "[NEW]notaport\n")
+note "after [OK]: $(tr '\n' ' ' <<<"$out")"
+check "after [OK]: [PING] answered with [PONG]" \
+    test "$(sed -n 2p <<<"$out")" = "[PONG]"
+check "a second [HELLO] is ignored (no answer but the next [PONG])" \
+    test "$(sed -n 3p <<<"$out")" = "[PONG]"
+check "a malformed line after [OK]: [ERR] and closed" \
+    bash -c '[[ "$(sed -n 4p <<<"$1")" == "[ERR] "* ]] &&
+    test "$(sed -n 5p <<<"$1")" = EOF' _ "$out"
+
+# ---- RELAY_PUBLIC_PORT --------------------------------------------------------
+PUB=$((LO + 7))
+RELAY_HOST=127.0.0.1 RELAY_PORT=$RELAYD_PORT RELAY_PUBLIC_PORT=$PUB \
+    shim_run want "$SSRV" -m poll -l "127.0.0.1:$(free_port)"
+if shim_ready want && pub=$(shim_public want); then
+	check "RELAY_PUBLIC_PORT=$PUB: that public port" \
+	    test "$(port_of "$pub")" = "$PUB"
+	check "... served there" ask -n 2 "$PUB"
+else
+	fail "RELAY_PUBLIC_PORT=$PUB: registers"
+fi
+RELAY_HOST=127.0.0.1 RELAY_PORT=$RELAYD_PORT RELAY_PUBLIC_PORT=$PUB \
+    shim_run want2 "$SSRV" -m poll -l "127.0.0.1:$(free_port)"
+wait_for 15 exited "$SPID"
+check "RELAY_PUBLIC_PORT taken: listen() fails with EADDRINUSE" \
+    grep -q '^shim_server: listen: Address already in use' "$T/want2.err"
+check "... and the shim says why" \
+    grep -q "^relayshim: cannot register .*port $PUB unavailable" \
+    "$T/want2.err"
+RELAY_HOST=127.0.0.1 RELAY_PORT=$RELAYD_PORT RELAY_PUBLIC_PORT=$((HI + 1)) \
+    shim_run want3 "$SSRV" -m poll -l "127.0.0.1:$(free_port)"
+wait_for 15 exited "$SPID"
+check "RELAY_PUBLIC_PORT outside -port-range: EADDRINUSE, the range named" \
+    bash -c "grep -q '^shim_server: listen: Address already in use' '$T/want3.err' &&
+    grep -q 'outside the allowed range $LO-$HI' '$T/want3.err'"
+
+# ---- the shim's other errno values ----------------------------------------------
+RELAY_HOST=127.0.0.1 RELAY_PORT=$RELAYD_PORT RELAY_SECRET_FILE=$T/no-such \
+    shim_run nosecret "$SSRV" -m poll -l "127.0.0.1:$(free_port)"
+wait_for 15 exited "$SPID"
+check "an unreadable RELAY_SECRET_FILE: listen() fails with EINVAL" \
+    grep -q '^shim_server: listen: Invalid argument' "$T/nosecret.err"
+# Name resolution fails without leaving the host only in a namespace of
+# our own (a name under .invalid is never delegated, but a resolver
+# elsewhere would still be asked).
+if [ "${RELAY_TEST_NETNS:-}" = in ]; then
+	RELAY_HOST=no-such-relay.invalid RELAY_PORT=$RELAYD_PORT \
+	    shim_run noname "$SSRV" -m poll -l "127.0.0.1:$(free_port)"
+	wait_for 30 exited "$SPID"
+	check "an unresolvable RELAY_HOST: listen() fails with EHOSTUNREACH" \
+	    grep -q '^shim_server: listen: No route to host' "$T/noname.err"
+	check "... after 'cannot resolve'" \
+	    grep -q 'cannot resolve no-such-relay.invalid' "$T/noname.err"
+else
+	echo "SKIP: unresolvable RELAY_HOST (no network namespace of our own)"
+fi
+# Without RELAY_HOST the shim stays out of the way: the asked address.
+NP=$(free_port)
+(unset RELAY_HOST; shim_run plain "$SSRV" -m poll -l "127.0.0.1:$NP")
+check "without RELAY_HOST: the server listens where it asked" \
+    wait_for 10 listening "$NP"
+check "... and nothing is registered" \
+    bash -c "! grep -q '^relayshim:' '$T/plain.err'"
+
+# ---- exit statuses for bad command lines -----------------------------------------
+"$RELAYD" -t -bind 127.0.0.1 -port 0 1 2 >/dev/null 2>&1
+check "relayd: a second positional argument exits 2" test $? = 2
+"$RELAYD" -t -port-range 9-x >/dev/null 2>&1
+check "relayd: a malformed -port-range exits 2" test $? = 2
+"$HELPER" -relay 127.0.0.1:1 >/dev/null 2>&1
+check "relayshim: no -to exits 2" test $? = 2
+"$HELPER" -relay 127.0.0.1:"$RELAYD_PORT" -to 127.0.0.1:1 -proxy-protocol 3 \
+    >/dev/null 2>&1
+check "relayshim: -proxy-protocol 3 exits 2" test $? = 2
+dead=$(free_port)
+timeout 20 "$HELPER" -relay "127.0.0.1:$dead" -to 127.0.0.1:1 >/dev/null 2>&1
+check "relayshim: an unreachable relay at the first registration exits 1" \
+    test $? = 1
+finish
