@@ -133,5 +133,43 @@ done
 kill "$SA_PID"
 check "standalone: exits on SIGTERM" wait_for 5 gone "$SA_PID"
 
+# -original: no [HELLO], so the relay never says who the client is; the
+# PROXY header then says so (UNKNOWN, LOCAL) instead of inventing one.
+start_relayd || fail "relayd for -original starts"
+for v in 1 2; do
+	spawn "$T/so$v.log" "$HELPER" -relay "127.0.0.1:$RELAYD_PORT" \
+	    -to "127.0.0.1:$PX_P" -proxy-protocol "$v" -original
+	if p=$(nth_public_port "$v"); then
+		got=$(timeout 10 python3 -c '
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=8)
+s.sendall(b"hi\n")
+print(s.makefile().readline().strip())' "$p" 2>&1)
+		note "-original -proxy-protocol $v: $got"
+		want=UNKNOWN
+		[ "$v" = 2 ] && want=LOCAL
+		check "standalone -original -proxy-protocol $v: the header says $want" \
+		    test "$got" = "PROXY-OK v$v $want"
+		check "standalone -original: no [HELLO] was sent (no handshake logged)" \
+		    bash -c "! grep -q 'extensions negotiated' '$RELAYD_LOG'"
+	else
+		fail "standalone -original -proxy-protocol $v: registers"
+	fi
+done
+# A local server that is not there: the client is closed, not left open.
+spawn "$T/sodead.log" "$HELPER" -relay "127.0.0.1:$RELAYD_PORT" \
+    -to "127.0.0.1:$(free_port)" -original
+if p=$(nth_public_port 3); then
+	got=$(timeout 10 python3 -c '
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=8)
+s.sendall(b"hi\n")
+print("closed" if s.recv(100) == b"" else "open")' "$p" 2>&1)
+	check "standalone: the local server unreachable, the client is closed" \
+	    test "$got" = closed
+else
+	fail "standalone with a dead -to: registers"
+fi
+
 shim_helpers_gone
 finish
