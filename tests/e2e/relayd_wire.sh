@@ -350,6 +350,29 @@ def client_halfclose():
 run(client_halfclose)
 PY
 
+pycheck session_outlives <<'PY'
+def session_outlives():
+    ctl, cport = register()
+    a = dial(cport)
+    sport = new_port(read_line(ctl))
+    d = dial(sport)
+    a.sendall(b"before")
+    ok(read_n(d, 6) == b"before", "wire: a session runs")
+    ctl.close()
+    end = time.time() + 5
+    while listening(cport) and time.time() < end:
+        time.sleep(0.05)
+    ok(not listening(cport),
+       "wire: control closed: the registration's public port closes")
+    a.sendall(b"after")
+    ok(read_n(d, 5) == b"after", "wire: ... and the running session goes on")
+    d.sendall(b"back")
+    ok(read_n(a, 4) == b"back", "wire: ... both ways")
+    for x in (a, d):
+        x.close()
+run(session_outlives)
+PY
+
 # A control peer that never dials back: the client is dropped after
 # -data-timeout and the next one is announced.
 start_relayd -data-timeout 2 || fail "relayd -data-timeout 2 starts"

@@ -367,12 +367,54 @@ if start_relayd -stats "$U"; then
 	done
 	check "relayctl works with socat and no python3" bash -c \
 	    "PATH='$T/nopy' sh '$RELAYCTL' -s '$U' | grep -q '^sessions: *0 open, 1'"
+	# At most 16 connections at a time: 20 silent ones, then the 4
+	# beyond are closed at once, and a reader still gets in after.
+	held=$(timeout 20 python3 - "$U" <<'PY'
+import socket, sys, time
+cs = []
+for _ in range(20):
+    c = socket.socket(socket.AF_UNIX)
+    c.connect(sys.argv[1])
+    cs.append(c)
+time.sleep(0.5)
+closed = 0
+for c in cs:
+    c.setblocking(False)
+    try:
+        closed += c.recv(1) == b""
+    except BlockingIOError:
+        pass
+print("closed=%d" % closed)
+PY
+)
+	note "20 silent metrics connections: $held"
+	check "metrics: at most 16 connections held, the rest closed at once" \
+	    test "$held" = "closed=4"
+	check "metrics: answered again once they are gone" parses "$U"
 	kill "$RELAYD_PID"
 	wait "$RELAYD_PID" 2>/dev/null
 	check "the metrics socket is removed at exit" test ! -e "$U"
 else
 	fail "relayd starts with -stats $U"
 fi
+
+# A socket left behind at the -stats path (a relayd killed by SIGKILL) is
+# replaced; any other kind of file there is an error.
+python3 -c 'import socket, sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])' \
+    "$T/stale.sock"
+check "a stale socket is left at the path" test -S "$T/stale.sock"
+if start_relayd -stats "$T/stale.sock"; then
+	check "relayd replaces a stale metrics socket and answers on it" \
+	    parses "$T/stale.sock"
+else
+	fail "relayd starts over a stale metrics socket"
+fi
+echo not-a-socket >"$T/file.sock"
+timeout 5 "$RELAYD" -bind 127.0.0.1 -port 0 -stats "$T/file.sock" \
+    >/dev/null 2>"$T/file.err"
+check "relayd refuses a -stats path that holds a regular file (exit 1)" \
+    test $? = 1
+check "... and leaves the file alone" grep -qx not-a-socket "$T/file.sock"
 
 # ---- a metrics reader that does not read --------------------------------------
 # 1,500 registrations make an answer larger than a UNIX socket's send
