@@ -358,6 +358,13 @@ def session_outlives():
     d = dial(sport)
     a.sendall(b"before")
     ok(read_n(d, 6) == b"before", "wire: a session runs")
+    # relayd's end of the client's connection keeps a 15 s keepalive.
+    ss = subprocess.run(["ss", "-Htno", "state", "established",
+                         "sport = :%d" % cport],
+                        capture_output=True, text=True).stdout
+    m = re.search(r"timer:\(keepalive,(\d+)", ss)
+    ok(m is not None and int(m.group(1)) <= 15,
+       "wire: relayd's sockets have a 15 s keepalive", ss.strip())
     ctl.close()
     end = time.time() + 5
     while listening(cport) and time.time() < end:
@@ -399,4 +406,34 @@ run(data_timeout)
 PY
 
 check "wire: relayd still alive" alive "$RELAYD_PID"
+
+# Start-up raises the soft limit on open files to the hard one; with two
+# workers, two sessions of one registration run on both (the fewest
+# sessions wins; a tie stays on the registration's own worker).
+hard=$(ulimit -Hn)
+printf '#!/bin/sh\nulimit -Sn 256 && exec "$@"\n' >"$T/soft256.sh"
+chmod +x "$T/soft256.sh"
+RELAYD_WRAP="$T/soft256.sh $RELAYD_WRAP" start_relayd -threads 2 -v ||
+    fail "relayd -threads 2 -v starts"
+check "relayd raised its soft fd limit to the hard one ($hard)" \
+    grep -Eq "^Max open files +$hard +$hard " "/proc/$RELAYD_PID/limits"
+spawn "$T/w2.log" "$TBIN/orig_helper" -host 127.0.0.1 -port "$RELAYD_PORT" \
+    -echo
+w2port=$(nth_public_port 1)
+timeout 20 python3 - "$w2port" <<'PY'
+import socket, sys, time
+cs = [socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5)
+      for _ in range(2)]
+for i, c in enumerate(cs):
+    c.sendall(b"w%d" % i)
+    c.settimeout(5)
+    assert c.recv(2) == b"w%d" % i
+time.sleep(0.3)
+PY
+check "two sessions of one registration: served" test $? = 0
+workers=$(sed -n 's/.*session [0-9]*: reg [0-9]*, on worker \([0-9]*\).*/\1/p' \
+    "$RELAYD_LOG" | sort -u | tr '\n' ' ')
+note "sessions ran on workers: $workers"
+check "two sessions of one registration ran on both workers" \
+    test "$workers" = "0 1 "
 finish
