@@ -131,22 +131,30 @@ rdial_free(struct rdial *d, int close_fd)
 	free(d);
 }
 
-static void
-rdial_io_cb(struct ev_loop *loop, ev_io *w, int revents)
+/* Send what is left of the [DATA] line: 0 when all of it is out, 1 to
+ * wait until writable, -1 on an error (errno). */
+static int
+rdial_send(struct rdial *d)
 {
-	struct rdial *d = w->data;
-	struct rclient *rc = d->rc;
-	socklen_t len = sizeof(int);
-	int err = 0, fd = d->fd;
+	ssize_t n;
 
-	(void)loop;
-	(void)revents;
-	if (getsockopt(d->fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1)
-		err = errno;
-	if (err == 0 && d->line_len > 0 &&
-	    send(d->fd, d->line, d->line_len, MSG_NOSIGNAL | MSG_DONTWAIT) !=
-		(ssize_t)d->line_len)
-		err = errno ? errno : EPIPE;
+	if (d->line_len == 0)
+		return 0;
+	n = send(d->fd, d->line, d->line_len, MSG_NOSIGNAL | MSG_DONTWAIT);
+	if (n == -1)
+		return errno == EAGAIN || errno == EINPROGRESS ? 1 : -1;
+	memmove(d->line, d->line + n, d->line_len - (size_t)n);
+	d->line_len -= (size_t)n;
+	return d->line_len == 0 ? 0 : 1;
+}
+
+/* The data connection is made (<err> 0) or failed: hand it over. */
+static void
+rdial_finish(struct rdial *d, int err)
+{
+	struct rclient *rc = d->rc;
+	int fd = d->fd;
+
 	if (err != 0) {
 		log_warnx("relay %s:%u: data connection failed: %s", rc->host,
 		    rc->port, strerror(err));
@@ -163,6 +171,26 @@ rdial_io_cb(struct ev_loop *loop, ev_io *w, int revents)
 		rdial_free(d, 0);
 		rc->ops->data(rc, fd, NULL);
 	}
+}
+
+static void
+rdial_io_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct rdial *d = w->data;
+	socklen_t len = sizeof(int);
+	int err = 0, r;
+
+	(void)loop;
+	(void)revents;
+	if (getsockopt(d->fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1)
+		err = errno;
+	if (err != 0) {
+		rdial_finish(d, err);
+		return;
+	}
+	r = rdial_send(d);
+	if (r != 1)
+		rdial_finish(d, r == 0 ? 0 : errno);
 }
 
 static void
@@ -253,6 +281,23 @@ rclient_dial(struct rclient *rc, const struct proto_msg *m)
 	ev_io_init(&d->io, rdial_io_cb, d->fd, EV_WRITE);
 	ev_timer_init(&d->timer, rdial_timeout_cb, RC_DIAL_TIMEOUT, 0.);
 	d->io.data = d->timer.data = d;
+	/*
+	 * Mostly there is nothing to wait for: with Fast Open the line goes
+	 * out in the SYN, and a handshake with a relay on this host is done
+	 * by the time connect() returns.  Then skip the trip through the
+	 * loop; otherwise wait until the socket is writable.
+	 */
+	if (d->line_len > 0) {
+		int r = rdial_send(d);
+
+		if (r != 1) {
+			rdial_finish(d, r == 0 ? 0 : errno);
+			return;
+		}
+	} else if (net_established(d->fd)) {
+		rdial_finish(d, 0);
+		return;
+	}
 	ev_io_start(rc->loop, &d->io);
 	ev_timer_start(rc->loop, &d->timer);
 }
