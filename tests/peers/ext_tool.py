@@ -30,7 +30,7 @@ import socket
 import sys
 import time
 
-from peerlib import die, run
+from peerlib import closed_count, die, run
 
 TIMEOUT = 10.0
 
@@ -252,25 +252,12 @@ def cmd_silent_data(a):
     s, r, ok = register(host, ctl)
     conns = [socket.create_connection((host, int(ok["sport"])),
                                       timeout=TIMEOUT) for _ in range(n)]
-
-    def count_closed():
-        closed = 0
-        for c in conns:
-            c.setblocking(False)
-            try:
-                closed += c.recv(1) == b""
-            except BlockingIOError:
-                pass
-            except OSError:
-                closed += 1
-        return closed
-
     # Closing is at accept time: once the last silent connection is
     # accepted, the count is final (bounded wait, no fixed sleep).
     end = time.time() + 5
-    while count_closed() < n - int(a[3]) and time.time() < end:
+    while closed_count(conns) < n - int(a[3]) and time.time() < end:
         time.sleep(0.05)
-    closed = count_closed()
+    closed = closed_count(conns)
     # A genuine data connection after them must still get its client.
     c = socket.create_connection((host, int(ok["port"])), timeout=TIMEOUT)
     c.sendall(b"still-served")

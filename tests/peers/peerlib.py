@@ -1,6 +1,7 @@
 """peerlib.py - what the Python test peers share (relay_tool.py,
-fault_tool.py, ext_tool.py): dying with a message, "-name value" options,
-reproducible payloads, running the subcommand named first.  Imported from the peers' own directory, which
+fault_tool.py, ext_tool.py, and inline peers of the e2e scripts): dying
+with a message, "-name value" options, reproducible payloads, counting
+closed sockets, running the subcommand named first.  Imported from the peers' own directory, which
 Python puts first on sys.path when it runs one of them."""
 import os
 import random
@@ -26,6 +27,21 @@ def opt(args, name, default):
 def payload(n, seed):
     """n pseudo-random bytes, the same for the same seed."""
     return random.Random(seed).randbytes(n)
+
+
+def closed_count(socks):
+    """How many of socks the peer has closed (EOF or reset), without
+    waiting; leaves them non-blocking."""
+    n = 0
+    for s in socks:
+        s.setblocking(False)
+        try:
+            n += s.recv(1) == b""
+        except BlockingIOError:
+            pass
+        except OSError:
+            n += 1
+    return n
 
 
 def run(doc, commands):
