@@ -4,17 +4,24 @@
 # with the common objects and relayd's objects (main.o excluded, so tests
 # can drive registrations and sessions directly).
 # Every tests/peers/NAME.c becomes $(BUILD)/tests/NAME (helper programs
-# the end-to-end scripts run).
+# the end-to-end scripts run); every tests/peers/lib/NAME.c becomes
+# $(BUILD)/tests/NAME.so (fault injectors they preload).
 
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 UNIT_BINS  := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 PEER_SRC   := $(wildcard tests/peers/*.c)
 PEER_BINS  := $(patsubst tests/peers/%.c,$(BUILD)/tests/%,$(PEER_SRC))
+PEER_LIB_SRC := $(wildcard tests/peers/lib/*.c)
+PEER_LIBS  := $(patsubst tests/peers/lib/%.c,$(BUILD)/tests/%.so,$(PEER_LIB_SRC))
 RELAYD_LIB_OBJS := $(call obj,$(filter-out relayd/main.c,$(RELAYD_SRC)) \
 		   $(COMMON_SRC))
 
 .PHONY: tests-build
-tests-build: $(UNIT_BINS) $(PEER_BINS)
+tests-build: $(UNIT_BINS) $(PEER_BINS) $(PEER_LIBS)
+
+$(BUILD)/tests/%.so: $(BUILD)/pic/tests/peers/lib/%.o
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -shared -o $@ $^ -ldl
 
 $(BUILD)/tests/test_%: $(BUILD)/obj/tests/unit/test_%.o $(RELAYD_LIB_OBJS)
 	@mkdir -p $(dir $@)

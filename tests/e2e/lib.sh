@@ -35,8 +35,17 @@ NFAIL=0
 
 # Under ASan the runtime must come first in the preload list; leak
 # checking inside third-party servers is not ours to judge.
+# preload_list LIB: LD_PRELOAD for LIB, with the ASan runtime first when
+# sanitized (ASan refuses to run if another library precedes it).
+preload_list() {
+	if [ "$SANITIZE" = 1 ]; then
+		echo "$(gcc -print-file-name=libasan.so):$1"
+	else
+		echo "$1"
+	fi
+}
 if [ "$SANITIZE" = 1 ]; then
-	SHIM_PRELOAD="$(gcc -print-file-name=libasan.so):$SHIM"
+	SHIM_PRELOAD=$(preload_list "$SHIM")
 	export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0:abort_on_error=0}
 else
 	SHIM_PRELOAD=$SHIM

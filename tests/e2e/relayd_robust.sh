@@ -231,6 +231,74 @@ PY
 	    'BEGIN { exit !(c != "" && c < 0.3) }'
 done
 
+# --- accept(2) fails on the server-facing port ----------------------------------
+# Giving up a waiting client makes room for a data connection only under
+# relayd's own descriptor limit (EMFILE), and once; for the system's
+# shortages (here ENOBUFS) it pauses and gives up nobody.  The failures
+# are injected (tests/peers/lib/accept_fault.c) while a file exists.
+for fault in 105:ENOBUFS 24:EMFILE; do
+	errno=${fault%%:*} name=${fault#*:}
+	FAULT=$T/accept.$name
+	RELAYD_WRAP="env LD_PRELOAD=$(preload_list "$TBIN/accept_fault.so") ACCEPT_FAULT_FILE=$FAULT $RELAYD_WRAP" \
+	    start_relayd -data-timeout 30 ||
+	    { fail "relayd starts with accept_fault.so"; continue; }
+	out=$(CTL=$RELAYD_PORT LOG=$RELAYD_LOG FAULT=$FAULT ERRNO=$errno \
+	    timeout 30 python3 - <<'PY'
+import os, re, socket, time
+log = os.environ["LOG"]
+
+def logged(pat, n=1, t=10):
+    end = time.time() + t
+    while time.time() < end:
+        if len(re.findall(pat, open(log).read())) >= n:
+            return True
+        time.sleep(0.05)
+    return False
+
+ctl = socket.create_connection(("127.0.0.1", int(os.environ["CTL"])), 5)
+logged("Serving relay requests")
+cport = int(re.search(r"Serving relay requests on port (\d+)",
+                      open(log).read()).group(1))
+cs = []
+for i in range(6):
+    c = socket.create_connection(("127.0.0.1", cport), timeout=5)
+    c.sendall(b"c%d" % i)
+    cs.append(c)
+line = b""
+while not line.endswith(b"\n"):
+    line += ctl.recv(1)
+sport = int(line[5:-1])
+logged("Client connected: ", 6)
+with open(os.environ["FAULT"], "w") as f:
+    f.write(os.environ["ERRNO"])
+d = socket.create_connection(("127.0.0.1", sport), timeout=5)
+print("hit=%s" % logged(r"accept on port %d" % sport))
+time.sleep(0.3)
+os.unlink(os.environ["FAULT"])
+d.settimeout(5)
+try:
+    got = d.recv(2)
+except OSError:
+    got = b""
+print("paired=%s" % (got == b"c0"))
+PY
+)
+	note "$name: $(tr '\n' ' ' <<<"$out")"
+	gave=$(grep -c 'out of file descriptors' "$RELAYD_LOG")
+	check "accept $name on the server-facing port: injected" \
+	    grep -q '^hit=True$' <<<"$out"
+	check "accept $name: the data connection is paired after the pause" \
+	    grep -q '^paired=True$' <<<"$out"
+	if [ "$name" = EMFILE ]; then
+		check "accept EMFILE: exactly one waiting client given up ($gave)" \
+		    test "$gave" = 1
+	else
+		check "accept ENOBUFS: no waiting client given up ($gave)" \
+		    test "$gave" = 0
+	fi
+	check "accept $name: relayd alive" alive "$RELAYD_PID"
+done
+
 # --- IPv6 -------------------------------------------------------------------
 if python3 -c 'import socket; socket.socket(socket.AF_INET6).bind(("::1", 0))' \
     2>/dev/null; then
