@@ -44,12 +44,9 @@ preload_list() {
 		echo "$1"
 	fi
 }
-if [ "$SANITIZE" = 1 ]; then
-	SHIM_PRELOAD=$(preload_list "$SHIM")
-	export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0:abort_on_error=0}
-else
-	SHIM_PRELOAD=$SHIM
-fi
+SHIM_PRELOAD=$(preload_list "$SHIM")
+[ "$SANITIZE" = 1 ] &&
+    export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0:abort_on_error=0}
 # Optional wrapper for relayd (e.g. RELAYD_WRAP="valgrind -q --error-exitcode=99").
 RELAYD_WRAP=${RELAYD_WRAP:-}
 
