@@ -174,17 +174,29 @@ flags_port_listed(const char *list, unsigned port)
 
 	if (*p == '\0')
 		return 1;
+	/* Entry by entry: blanks around a port are allowed, and a bad entry
+	 * spoils only itself ("80, 443" lists both; "x,443" lists 443). */
 	while (*p != '\0') {
 		unsigned long v = 0;
 		size_t digits = 0;
+		int bad = 0;
 
-		while (*p >= '0' && *p <= '9' && digits < 6) {
-			v = v * 10 + (unsigned long)(*p++ - '0');
-			digits++;
+		while (*p == ' ' || *p == '\t')
+			p++;
+		while (*p >= '0' && *p <= '9') {
+			if (++digits <= 5)
+				v = v * 10 + (unsigned long)(*p - '0');
+			p++;
 		}
-		if (digits == 0 || (*p != ',' && *p != '\0'))
-			return 0;
-		if (v == port)
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (*p != ',' && *p != '\0') {
+			bad = 1;
+			while (*p != ',' && *p != '\0')
+				p++;
+		}
+		if (!bad && digits > 0 && digits <= 5 && v <= 65535 &&
+		    v == port)
 			return 1;
 		if (*p == ',')
 			p++;

@@ -37,8 +37,8 @@ int flags_parse(const struct flag *tbl, size_t n, const struct flag *positional,
 
 /*
  * flags_port_listed: is <port> in <list>, comma-separated decimal ports
- * (RELAY_PORTS)?  An empty list holds every port; a malformed entry
- * matches nothing.
+ * (RELAY_PORTS), blanks around each allowed?  An empty list holds every
+ * port; a malformed entry matches nothing, and the others still count.
  */
 int flags_port_listed(const char *list, unsigned port);
 

@@ -125,6 +125,11 @@ net_resolve(const char *host, unsigned port, int family,
 	char service[16];
 	int r;
 
+	if (port > 65535) {
+		/* getaddrinfo would take it modulo 65536. */
+		snprintf(err, errlen, "port %u is out of range", port);
+		return -1;
+	}
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
@@ -266,8 +271,6 @@ int
 net_parse_hostport(const char *s, char *host, size_t hostlen, unsigned *port)
 {
 	const char *colon, *hs = s, *he;
-	char *end;
-	unsigned long p;
 
 	if (s[0] == '[') {
 		he = strchr(s, ']');
@@ -285,14 +288,25 @@ net_parse_hostport(const char *s, char *host, size_t hostlen, unsigned *port)
 		return -1;
 	memcpy(host, hs, (size_t)(he - hs));
 	host[he - hs] = '\0';
-	/* strtoul alone would take " 80", "+80" and "-0". */
-	if (colon[1] < '0' || colon[1] > '9')
+	return net_parse_port(colon + 1, strlen(colon + 1), port);
+}
+
+int
+net_parse_port(const char *s, size_t len, unsigned *port)
+{
+	unsigned long v = 0;
+
+	/* strtoul would take " 80", "+80" and "-0", and wrap. */
+	if (len == 0 || len > 5)
 		return -1;
-	errno = 0;
-	p = strtoul(colon + 1, &end, 10);
-	if (*end != '\0' || errno != 0 || p > 65535)
+	for (size_t i = 0; i < len; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		v = v * 10 + (unsigned long)(s[i] - '0');
+	}
+	if (v > 65535)
 		return -1;
-	*port = (unsigned)p;
+	*port = (unsigned)v;
 	return 0;
 }
 

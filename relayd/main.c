@@ -129,11 +129,14 @@ main_parse(int argc, char **argv)
 		return 2;
 	}
 	if (opt_range[0] != '\0') {
-		unsigned lo, hi;
-		char tail;
+		const char *dash = strchr(opt_range, '-');
+		unsigned lo = 0, hi = 0;
 
-		if (sscanf(opt_range, "%u-%u%c", &lo, &hi, &tail) != 2 ||
-		    lo == 0 || lo > hi || hi > 65535) {
+		if (dash == NULL ||
+		    net_parse_port(opt_range, (size_t)(dash - opt_range),
+			&lo) == -1 ||
+		    net_parse_port(dash + 1, strlen(dash + 1), &hi) == -1 ||
+		    lo == 0 || lo > hi) {
 			fprintf(stderr, "%s: -port-range wants LO-HI, got %s\n",
 			    argv[0], opt_range);
 			return 2;

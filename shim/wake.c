@@ -710,7 +710,18 @@ wake_main(int ctl_fd)
 	    : wk.wc.backlog > WAKE_WINDOW_MAX ? WAKE_WINDOW_MAX
 					      : (unsigned)wk.wc.backlog;
 	snprintf(wk.rc.host, sizeof(wk.rc.host), "%s", wk.wc.relay_host);
-	wk.rc.port = (unsigned)atoi(wk.wc.relay_port);
+	if (net_parse_port(wk.wc.relay_port, strlen(wk.wc.relay_port),
+		&wk.rc.port) == -1 ||
+	    wk.rc.port == 0 || wk.wc.want_port > 65535) {
+		char msg[400];
+
+		snprintf(msg, sizeof(msg), "ERR %d %s is not a port", EINVAL,
+		    wk.rc.port == 0 && wk.wc.want_port <= 65535
+			? "RELAY_PORT"
+			: "RELAY_PUBLIC_PORT");
+		wake_verdict(msg);
+		return 1;
+	}
 	wk.rc.loop = wk.loop;
 	wk.rc.ops = &ops;
 	wk.rc.ext = wk.wc.ext;

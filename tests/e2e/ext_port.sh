@@ -118,6 +118,19 @@ RELAY_HOST=127.0.0.1 RELAY_PORT=$RELAYD_PORT RELAY_SECRET_FILE=$T/no-such \
 wait_for 15 exited "$SPID"
 check "an unreadable RELAY_SECRET_FILE: listen() fails with EINVAL" \
     grep -q '^shim_server: listen: Invalid argument' "$T/nosecret.err"
+# A port beyond 65535 is refused, not taken modulo 65536 (getaddrinfo
+# would have registered RELAYD_PORT + 65536 with relayd itself).
+RELAY_HOST=127.0.0.1 RELAY_PORT=$((RELAYD_PORT + 65536)) \
+    shim_run bigport "$SSRV" -m poll -l "127.0.0.1:$(free_port)"
+wait_for 15 exited "$SPID"
+check "RELAY_PORT beyond 65535: listen() fails with EINVAL" \
+    bash -c "grep -q '^shim_server: listen: Invalid argument' '$T/bigport.err' &&
+    grep -q 'RELAY_PORT is not a port' '$T/bigport.err'"
+RELAY_HOST=127.0.0.1 RELAY_PORT=$RELAYD_PORT RELAY_PUBLIC_PORT=70000 \
+    shim_run bigpub "$SSRV" -m poll -l "127.0.0.1:$(free_port)"
+wait_for 15 exited "$SPID"
+check "RELAY_PUBLIC_PORT beyond 65535: listen() fails with EINVAL" \
+    grep -q '^shim_server: listen: Invalid argument' "$T/bigpub.err"
 # Name resolution fails without leaving the host only in a namespace of
 # our own (a name under .invalid is never delegated, but a resolver
 # elsewhere would still be asked).
@@ -145,6 +158,11 @@ check "... and nothing is registered" \
 check "relayd: a second positional argument exits 2" test $? = 2
 "$RELAYD" -t -port-range 9-x >/dev/null 2>&1
 check "relayd: a malformed -port-range exits 2" test $? = 2
+"$RELAYD" -t -port-range 1024-4294968320 >/dev/null 2>&1
+check "relayd: a -port-range bound beyond 65535 exits 2 (no wrap-around)" \
+    test $? = 2
+"$RELAYD" -t -port-range +1024-2000 >/dev/null 2>&1
+check "relayd: a signed -port-range bound exits 2" test $? = 2
 "$HELPER" -relay 127.0.0.1:1 >/dev/null 2>&1
 check "relayshim: no -to exits 2" test $? = 2
 "$HELPER" -relay 127.0.0.1:"$RELAYD_PORT" -to 127.0.0.1:1 -proxy-protocol 3 \

@@ -12,8 +12,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-__attribute__((visibility("default"))) int accept4(int fd,
-    struct sockaddr *sa, socklen_t *len, int flags);
+__attribute__((visibility("default"))) int accept4(int fd, struct sockaddr *sa,
+    socklen_t *len, int flags);
 
 static int
 accept_fault_errno(void)
@@ -34,9 +34,8 @@ accept_fault_errno(void)
 int
 accept4(int fd, struct sockaddr *sa, socklen_t *len, int flags)
 {
-	int (*real)(int, struct sockaddr *, socklen_t *, int) =
-	    (int (*)(int, struct sockaddr *, socklen_t *, int))dlsym(RTLD_NEXT,
-		"accept4");
+	int (*real)(int, struct sockaddr *, socklen_t *, int) = (int (*)(int,
+	    struct sockaddr *, socklen_t *, int))dlsym(RTLD_NEXT, "accept4");
 	int e = accept_fault_errno();
 
 	if (e != 0) {
