@@ -36,10 +36,13 @@ WARN += -Werror
 endif
 
 OPT      ?= -O2 -g
-CPPFLAGS += -D_GNU_SOURCE -DRELAY_VERSION='"$(VERSION)"' -Icommon
-CFLAGS   += -std=c11 $(OPT) $(WARN) $(SAN_FLAGS) -fstack-protector-strong \
-	    -D_FORTIFY_SOURCE=2 -MMD -MP
-LDFLAGS  += $(SAN_FLAGS) -Wl,-z,relro,-z,now
+# "override": flags given on the command line (make CFLAGS=...) are kept,
+# and these still added: the standard, the warnings, the dependency files.
+# Optimisation is OPT (make OPT=-O0).
+override CPPFLAGS += -D_GNU_SOURCE -DRELAY_VERSION='"$(VERSION)"' -Icommon
+override CFLAGS   += -std=c11 $(OPT) $(WARN) $(SAN_FLAGS) \
+		     -fstack-protector-strong -D_FORTIFY_SOURCE=2 -MMD -MP
+override LDFLAGS  += $(SAN_FLAGS) -Wl,-z,relro,-z,now
 EV_LIBS  := -lev
 THREADS  := -pthread
 
@@ -84,6 +87,9 @@ $(SHIMLIB): $(call pic,$(SHIM_SRC) common/proto.c common/flags.c \
 		    common/fdpass.c)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -shared -o $@ $^ -ldl $(THREADS)
+
+# Objects of programs built in one step are never deleted as intermediates.
+.SECONDARY:
 
 # Tests, examples, fuzzers and benchmarks each own a fragment.
 -include $(wildcard tests/*.mk examples/*.mk bench/*.mk)

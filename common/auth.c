@@ -85,17 +85,23 @@ auth_mac_pool(char *out, const unsigned char *secret, size_t len,
 	return auth_hmac(out, secret, len, msg);
 }
 
-/* In time independent of where the two differ. */
+int
+auth_equal(const char *want, const char *got)
+{
+	size_t n = strlen(want);
+	volatile unsigned char diff = 0;
+
+	if (strlen(got) != n)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		diff |= (unsigned char)(want[i] ^ got[i]);
+	return diff == 0;
+}
+
 static int
 auth_compare(const char *want, const char *got)
 {
-	volatile unsigned char diff = 0;
-
-	if (strlen(got) != AUTH_MAC_HEX)
-		return -1;
-	for (size_t i = 0; i < AUTH_MAC_HEX; i++)
-		diff |= (unsigned char)(want[i] ^ got[i]);
-	return diff == 0 ? 0 : -1;
+	return auth_equal(want, got) ? 0 : -1;
 }
 
 int

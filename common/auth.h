@@ -6,7 +6,8 @@
  * data connection proves it over the registration key and the id of the
  * client it claims, and an id is good for one connection only; a pooled
  * data connection (opened before any client) answers a nonce of its own.  The
- * HMAC and the constant-time comparison come from libsodium.
+ * HMAC is common/sha256.c's; every comparison of a secret-derived string
+ * takes a time independent of where the two differ.
  */
 #ifndef COMMON_AUTH_H
 #define COMMON_AUTH_H
@@ -32,6 +33,9 @@ int auth_mac_pool(char *out, const unsigned char *secret, size_t len,
     const char *regkey, const char *nonce);
 
 /* Constant-time checks: 0 when <mac> is right, -1 otherwise. */
+/* auth_equal: <got> equals <want>, compared in a time that depends on
+ * their lengths only (the registration key, the MACs). */
+int auth_equal(const char *want, const char *got);
 int auth_verify_ctl(const unsigned char *secret, size_t len, const char *nonce,
     const char *mac);
 int auth_verify_data(const unsigned char *secret, size_t len,

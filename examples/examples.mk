@@ -19,7 +19,3 @@ tests-build: $(EXAMPLES)
 $(BUILD)/examples/%: $(BUILD)/obj/examples/%.o $(EXAMPLE_OBJS)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ -lev
-
-# Keep the objects: they are intermediate files to make, which would
-# delete them and rebuild the examples every time.
-.SECONDARY: $(EXAMPLE_OBJS) $(patsubst %.c,$(BUILD)/obj/%.o,$(EXAMPLE_SRC))

@@ -248,7 +248,7 @@ int
 main(int argc, char **argv)
 {
 	struct ev_loop *loop;
-	ev_signal sig_term, sig_int;
+	ev_signal sig_term, sig_int, sig_hup;
 	char err[NET_ERR_LEN];
 	sigset_t block, old;
 	int r;
@@ -340,8 +340,12 @@ main(int argc, char **argv)
 	ev_io_start(loop, &main_ctl_io);
 	ev_signal_init(&sig_term, main_signal_cb, SIGTERM);
 	ev_signal_init(&sig_int, main_signal_cb, SIGINT);
+	/* The original died of SIGHUP (a closed terminal); relayd stops on
+	 * it too, but cleanly: it has no configuration file to reload. */
+	ev_signal_init(&sig_hup, main_signal_cb, SIGHUP);
 	ev_signal_start(loop, &sig_term);
 	ev_signal_start(loop, &sig_int);
+	ev_signal_start(loop, &sig_hup);
 	stats_start(loop);
 
 	/* The original's only stdout line; scripts wait for it. */

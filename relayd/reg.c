@@ -695,7 +695,7 @@ reg_dconn_pool_hello(struct dconn *d, const struct proto_msg *m)
 	char line[PROTO_LINE_MAX];
 	int n;
 
-	if (!(reg->ext & PROTO_EXT_POOL) || strcmp(m->reg, reg->key) != 0 ||
+	if (!(reg->ext & PROTO_EXT_POOL) || !auth_equal(reg->key, m->reg) ||
 	    reg->npooled + reg_dconn_count(reg, DCONN_AUTH) >= reg->pool_max) {
 		atomic_fetch_add(&stats.err_stray, 1);
 		log_warnx("reg %llu: unwanted pooled data connection; closed",
@@ -758,7 +758,7 @@ reg_dconn_line(struct dconn *d, const struct proto_msg *m)
 		return;
 	}
 	if (m->type != PROTO_DATA || !m->has_id ||
-	    strcmp(m->reg, reg->key) != 0) {
+	    !auth_equal(reg->key, m->reg)) {
 		atomic_fetch_add(&stats.err_stray, 1);
 		log_warnx("reg %llu: data connection without a valid "
 			  "[DATA] line; closed",

@@ -10,7 +10,8 @@ test="$build libcmocka-dev libsodium-dev python3 curl netcat-openbsd socat busyb
 redis-server redis-tools lighttpd wrk nodejs iproute2 procps mandoc \
 valgrind cppcheck clang-format openssh-server openssh-client systemd"
 bench="$test iperf3 haproxy gnuplot-nox"
-fuzz="$build clang"
+# libFuzzer's runtime is only recommended by clang, and we install none.
+fuzz="$build clang libclang-rt-dev"
 
 case $what in
 build) pkgs=$build ;;
@@ -35,9 +36,19 @@ fi
 echo "install-deps: installing$missing"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
-# nginx and redis must not start as system services here: the tests run
-# their own instances on free ports.
-printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
-chmod 755 /usr/sbin/policy-rc.d
+# nginx, redis and sshd must not start as system services here: the tests
+# run their own instances on free ports.  A policy the machine had
+# already is put back, whatever happens.
+prc=/usr/sbin/policy-rc.d
+saved=
+if [ -e "$prc" ]; then
+	saved=$(mktemp)
+	cp -p "$prc" "$saved"
+fi
+restore() {
+	if [ -n "$saved" ]; then mv -f "$saved" "$prc"; else rm -f "$prc"; fi
+}
+trap restore EXIT
+printf '#!/bin/sh\nexit 101\n' > "$prc"
+chmod 755 "$prc"
 apt-get install -y -qq --no-install-recommends $missing >/dev/null
-rm -f /usr/sbin/policy-rc.d

@@ -60,7 +60,7 @@ $(eval $(call fuzz_target,addr,common/proto.c common/net.c))
 $(eval $(call fuzz_target,flags,common/flags.c))
 
 # The fuzz objects see the fuzz header.
-$(BUILD)/obj/tests/fuzz/%.o: CPPFLAGS += -Itests/fuzz
+$(BUILD)/obj/tests/fuzz/%.o: override CPPFLAGS += -Itests/fuzz
 
 tests-build: $(FUZZ_REPLAYS)
 

@@ -38,4 +38,4 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/peers/%.o $(call obj,$(COMMON_SRC))
 	$(CC) $(LDFLAGS) -o $@ $^ $(EV_LIBS) $(THREADS) -lm
 
 # Unit tests include relayd's private headers.
-$(BUILD)/obj/tests/unit/%.o: CPPFLAGS += -Irelayd
+$(BUILD)/obj/tests/unit/%.o: override CPPFLAGS += -Irelayd

@@ -67,6 +67,15 @@ check "relay-run without a command exits 2" \
     sh -c "'$RR' -r 127.0.0.1:1 >/dev/null 2>&1; test \$? = 2"
 check "relay-run -r without a port exits 2" \
     sh -c "'$RR' -r nohost -- true >/dev/null 2>&1; test \$? = 2"
+check "relay-run -r HOST: (an empty port) exits 2" \
+    sh -c "'$RR' -r nohost: -- true >/dev/null 2>&1; test \$? = 2"
+check "relay-run -r :PORT (an empty host) exits 2" \
+    sh -c "'$RR' -r :9000 -- true >/dev/null 2>&1; test \$? = 2"
+check "relay-run -r HOST:70000 exits 2" \
+    sh -c "'$RR' -r nohost:70000 -- true >/dev/null 2>&1; test \$? = 2"
+check "relayctl: a usage error says only the message, and exits 2" \
+    sh -c "test \"\$('$TOP/scripts/relayctl' -s 2>&1)\" = 'relayctl: -s needs a path'; test \$? = 0 &&
+    '$TOP/scripts/relayctl' -s >/dev/null 2>&1; test \$? = 2"
 got=$(RELAYSHIM_LIB="$T/empty.so" "$RR" -r '[::1]:9' -a /x/addr -s /x/secret -- \
     sh -c 'echo "$RELAY_HOST $RELAY_PORT $RELAY_ADDR_FILE $RELAY_SECRET_FILE"' \
     2>/dev/null)

@@ -124,4 +124,16 @@ check "cli: port in use names the port" grep -q "$busy" "$T/busy.err"
 note "stderr: $(head -3 "$T/busy.err")"
 check "cli: first relayd unaffected" alive "$RELAYD_PID"
 
+# SIGHUP (a closed terminal) stops relayd as SIGTERM does: cleanly, the
+# metrics socket removed, status 0.
+start_relayd -stats "$T/hup.sock" || fail "cli: relayd -stats starts"
+kill -HUP "$RELAYD_PID"
+wait_for 10 exited "$RELAYD_PID"
+wait "$RELAYD_PID"
+rc=$?
+check "cli: SIGHUP: status 0 (got $rc)" test "$rc" = 0
+check "cli: SIGHUP: logged as a stop" \
+    grep -q 'relayd: signal 1, stopping' "$RELAYD_LOG"
+check "cli: SIGHUP: the metrics socket is removed" test ! -e "$T/hup.sock"
+
 finish

@@ -906,6 +906,20 @@ flip_digit(char *mac, size_t i)
 	mac[i] = mac[i] == '0' ? '1' : '0';
 }
 
+/* The registration key's comparison: equal strings only, any length. */
+static void
+test_auth_equal(void **state)
+{
+	(void)state;
+	assert_true(auth_equal("0123456789abcdef", "0123456789abcdef"));
+	assert_false(auth_equal("0123456789abcdef", "0123456789abcdee"));
+	assert_false(auth_equal("0123456789abcdef", "1123456789abcdef"));
+	assert_false(auth_equal("0123456789abcdef", "0123456789abcde"));
+	assert_false(auth_equal("0123456789abcdef", "0123456789abcdef0"));
+	assert_false(auth_equal("0123456789abcdef", ""));
+	assert_true(auth_equal("", ""));
+}
+
 static void
 test_auth_verify_ctl(void **state)
 {
@@ -1124,6 +1138,7 @@ main(void)
 	    cmocka_unit_test(test_hex),
 	    cmocka_unit_test(test_net_parse_hostport),
 	    cmocka_unit_test(test_auth_known_answer),
+	    cmocka_unit_test(test_auth_equal),
 	    cmocka_unit_test(test_auth_verify_ctl),
 	    cmocka_unit_test(test_auth_verify_data),
 	    cmocka_unit_test(test_auth_load_secret),
