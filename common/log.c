@@ -86,7 +86,18 @@ log_emit(enum log_level lvl, const char *fmt, va_list ap, int err)
 		return;
 	}
 	line[n++] = '\n';
-	(void)!write(STDERR_FILENO, line, n);
+	/* Whole lines: a signal or a short write (a pipe nearly full) must
+	 * not cut one.  A non-blocking stderr that is full loses the rest. */
+	for (size_t off = 0; off < n;) {
+		ssize_t w = write(STDERR_FILENO, line + off, n - off);
+
+		if (w > 0)
+			off += (size_t)w;
+		else if (w == -1 && errno == EINTR)
+			continue;
+		else
+			break;
+	}
 }
 
 #define LOG_BODY(lvl, err) \
