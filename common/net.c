@@ -174,6 +174,15 @@ net_connect_nb(const struct sockaddr_storage *ss, socklen_t len, int fastopen)
 	if (fastopen)
 		(void)setsockopt(fd, IPPROTO_TCP, TCP_FASTOPEN_CONNECT, &one,
 		    sizeof(one));
+	/* A v4-mapped destination needs a dual-stack socket, which
+	 * net.ipv6.bindv6only=1 makes the default no longer. */
+	if (ss->ss_family == AF_INET6 &&
+	    IN6_IS_ADDR_V4MAPPED(&((const struct sockaddr_in6 *)ss)->sin6_addr)) {
+		int zero = 0;
+
+		(void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero,
+		    sizeof(zero));
+	}
 	if (connect(fd, (const struct sockaddr *)ss, len) == -1 &&
 	    errno != EINPROGRESS) {
 		saved = errno;

@@ -455,6 +455,14 @@ rclient_line(struct rclient *rc, const struct proto_msg *m)
 {
 	switch (m->type) {
 	case PROTO_NEW:
+		if (rc->state != RC_READY && rc->secret_len > 0) {
+			/* No fallback with a secret: the relay must prove it
+			 * knows it before any client counts. */
+			rclient_lost(rc, ETIMEDOUT,
+			    "no answer to the handshake (the relay announced "
+			    "a client instead)");
+			break;
+		}
 		if (rc->state != RC_READY) {
 			/* A relay that never answered [HELLO]: original. */
 			rclient_registered(rc, 0);
@@ -505,9 +513,11 @@ rclient_line(struct rclient *rc, const struct proto_msg *m)
 	}
 	case PROTO_ERR: {
 		char why[PROTO_TEXT_MAX + 32];
-		int err = strstr(m->text, "auth") ? EACCES
-		    : strstr(m->text, "port")	  ? EADDRINUSE
-						  : ECONNREFUSED;
+		/* By the reasons relayd gives (PROTOCOL.md 2.4), whole. */
+		int err = strcmp(m->text, "authentication failed") == 0
+		    ? EACCES
+		    : strncmp(m->text, "port ", 5) == 0 ? EADDRINUSE
+							: ECONNREFUSED;
 
 		snprintf(why, sizeof(why), "relay refused: %s", m->text);
 		rclient_lost(rc, err, why);

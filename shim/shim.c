@@ -1311,6 +1311,10 @@ shim_take_wake(int lfd, int afd, uint64_t lino, struct shim_wake_info *w,
 			close(rfd);
 			return -1;
 		}
+		/* Of the listener's family for getpeername() too: the relay
+		 * may be reached over the other one. */
+		if (peer->ss_family != w->family)
+			m.has_peer = 1;
 		*peer_len = shim_to_family(peer, w->family);
 	}
 	shim_remember_peer(rfd, m.ino, peer, m.has_peer ? *peer_len : 0,

@@ -87,9 +87,16 @@ fwd_connected_cb(struct ev_loop *loop, ev_io *w, int revents)
 		char hdr[PROXY_V1_MAX];
 		int n, have_dst;
 
-		/* The address the client reached: the relay's public port. */
+		/* The address the client reached: the relay's public port.
+		 * The relay connection may still be in its handshake (its
+		 * [DATA] line rode a Fast Open SYN), when getpeername()
+		 * fails: the relay's address is known all the same. */
 		have_dst =
 		    getpeername(f->relay_fd, (struct sockaddr *)&dst, &dl) == 0;
+		if (!have_dst && sa.rc.relay_len != 0) {
+			dst = sa.rc.relay;
+			have_dst = 1;
+		}
 		if (have_dst && sa.rc.public_port != 0) {
 			if (dst.ss_family == AF_INET6)
 				((struct sockaddr_in6 *)&dst)->sin6_port =

@@ -162,6 +162,10 @@ if wait_for 20 test -s "$T/v6relay.port"; then
 		    answers_all 'fam=2 alen=16 guard=1 nb=[01] cloexec=[01] peer=0\.0\.0\.0:[0-9]*'
 		check "v4 listener, v6 relay: so does getsockname()" \
 		    answers_all "local=[0-9.]*:$v4port llen=16"
+		check "v4 listener, v6 relay: and getpeername()" \
+		    answers_all 'gpeer=0\.0\.0\.0:[0-9]* gplen=16'
+		check "v4 listener, v6 relay: accept() and getpeername() agree" \
+		    bash -c '! grep -Ev " peer=([^ ]*) .* gpeer=\1 " "$1"' _ "$T/ask.out"
 	else
 		fail "v4 listener, v6 relay: clients served"
 	fi

@@ -291,7 +291,7 @@ static void
 ss_answer(int fd, const char *info)
 {
 	struct timeval tv = {10, 0};
-	char line[256], reply[800], extra[32] = "";
+	char line[256], reply[960], extra[32] = "";
 	size_t n = 0;
 	int fl = fcntl(fd, F_GETFL), held = -1;
 
@@ -336,7 +336,7 @@ ss_serve(int fd, const char *info)
 		pid = ss.reap ? ss_fork() : fork();
 		if (pid == 0) {
 			static char opt_s[] = "-S";
-			char fdstr[16], infostr[400];
+			char fdstr[16], infostr[560];
 			char *argv[] = {ss.argv[0], opt_s, fdstr, infostr,
 			    NULL};
 
@@ -366,9 +366,9 @@ static int
 ss_accept_one(int i, int use4, int flags)
 {
 	unsigned char buf[sizeof(struct sockaddr_storage)];
-	struct sockaddr_storage local;
-	socklen_t len, given, llen;
-	char info[400], peer[160] = "-", lstr[160] = "-";
+	struct sockaddr_storage local, gpeer;
+	socklen_t len, given, llen, gplen;
+	char info[560], peer[160] = "-", lstr[160] = "-", gpstr[160] = "-";
 	int fd, fam = -1, guard = 1, nb, cloexec, fl;
 
 	memset(buf, SS_GUARD, sizeof(buf));
@@ -400,11 +400,14 @@ ss_accept_one(int i, int use4, int flags)
 	llen = sizeof(local);
 	if (getsockname(fd, (struct sockaddr *)&local, &llen) == 0)
 		ss_format(lstr, sizeof(lstr), (struct sockaddr *)&local);
+	gplen = sizeof(gpeer);
+	if (getpeername(fd, (struct sockaddr *)&gpeer, &gplen) == 0)
+		ss_format(gpstr, sizeof(gpstr), (struct sockaddr *)&gpeer);
 	snprintf(info, sizeof(info),
 	    "l=%d fam=%d alen=%u guard=%d nb=%d cloexec=%d peer=%s local=%s "
-	    "llen=%u",
+	    "llen=%u gpeer=%s gplen=%u",
 	    i, fam, (unsigned)len, guard, nb, cloexec, peer, lstr,
-	    (unsigned)llen);
+	    (unsigned)llen, gpstr, (unsigned)gplen);
 	ss_serve(fd, info);
 	return 0;
 }
