@@ -27,6 +27,30 @@ for i in 1 2 3 4 5; do
 done
 check "5 requests through an original relay" test "$ok" = 5
 
+# With a secret there is no falling back: an original relay that
+# announces a client before any [OK] fails the registration.
+printf 'a-secret-of-32-bytes-0123456789\n' >"$T/secret"
+before=$(grep -c 'Serving relay requests on port' "$T/orig.log")
+spawn "$T/sec.out" env LD_PRELOAD="$SHIM_PRELOAD" RELAY_HOST=127.0.0.1 \
+    RELAY_PORT="$oport" RELAY_SECRET_FILE="$T/secret" RELAY_TIMEOUT=8 \
+    "$TBIN/shim_server" -m poll -l "127.0.0.1:$(free_port)"
+sec=$SPAWNED
+if wait_for 5 count_ge $((before + 1)) 'Serving relay requests on port' "$T/orig.log"; then
+	spub=$(sed -n 's/.*Serving relay requests on port \([0-9]*\).*/\1/p' \
+	    "$T/orig.log" | tail -1)
+	python3 -c 'import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5)
+time.sleep(3)' "$spub" &
+	track_pid "$!"
+	wait_for 15 exited "$sec"
+	check "a secret, an original relay that announces a client: listen() fails" \
+	    grep -q '^shim_server: listen: Connection timed out' "$T/sec.out"
+	check "... saying the relay announced a client instead" \
+	    grep -q 'announced a client instead' "$T/sec.out"
+else
+	fail "a secret, an original relay: the helper connects"
+fi
+
 # relayd, extensions off: the original protocol only.
 start_relayd || exit 1
 port=$(free_port)

@@ -153,6 +153,26 @@ check "without RELAY_HOST: the server listens where it asked" \
 check "... and nothing is registered" \
     bash -c "! grep -q '^relayshim:' '$T/plain.err'"
 
+# ---- an IPv6 listener, an IPv4 relay, bindv6only ------------------------------------
+# The helper dials the relay v4-mapped from an IPv6 socket; with
+# net.ipv6.bindv6only=1 that socket must be made dual-stack by hand.
+# The sysctl is per network namespace: only in one of our own.
+if [ "${RELAY_TEST_NETNS:-}" = in ] &&
+    sysctl -qw net.ipv6.bindv6only=1 2>/dev/null; then
+	RELAY_HOST=127.0.0.1 RELAY_PORT=$RELAYD_PORT \
+	    shim_run v6only "$SSRV" -m poll -l "[::]:$(free_port)"
+	if shim_ready v6only && pub=$(shim_public v6only); then
+		check "bindv6only=1: a [::] listener behind an IPv4 relay serves" \
+		    ask -n 2 "$(port_of "$pub")"
+	else
+		fail "bindv6only=1: a [::] listener registers"
+	fi
+	shim_stop v6only "$SPID"
+	sysctl -qw net.ipv6.bindv6only=0
+else
+	echo "SKIP: bindv6only (no network namespace of our own)"
+fi
+
 # ---- exit statuses for bad command lines -----------------------------------------
 "$RELAYD" -t -bind 127.0.0.1 -port 0 1 2 >/dev/null 2>&1
 check "relayd: a second positional argument exits 2" test $? = 2
