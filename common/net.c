@@ -177,7 +177,8 @@ net_connect_nb(const struct sockaddr_storage *ss, socklen_t len, int fastopen)
 	/* A v4-mapped destination needs a dual-stack socket, which
 	 * net.ipv6.bindv6only=1 makes the default no longer. */
 	if (ss->ss_family == AF_INET6 &&
-	    IN6_IS_ADDR_V4MAPPED(&((const struct sockaddr_in6 *)ss)->sin6_addr)) {
+	    IN6_IS_ADDR_V4MAPPED(
+		&((const struct sockaddr_in6 *)ss)->sin6_addr)) {
 		int zero = 0;
 
 		(void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero,

@@ -105,6 +105,7 @@ rclient_registered(struct rclient *rc, unsigned public_port)
 	rc->registered_at = ev_now(rc->loop);
 	ev_timer_stop(rc->loop, &rc->timer);
 	rc->public_port = public_port;
+	rc->port_taken_at = 0;
 	if (public_port != 0)
 		rc->want_port = public_port; /* ask for it back next time */
 	if (rc->registered_once && public_port != 0)
@@ -450,6 +451,35 @@ rclient_pool_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	rclient_pool_fill(w->data);
 }
 
+/*
+ * The relay refused the public port we asked for.  Our own old
+ * registration may hold it until the relay's heartbeat notices it dead
+ * (three intervals): ask again until then.  Past that, a port nobody
+ * asked for (only remembered from the last registration) is let go:
+ * a reachable server on a new port beats one that waits for ever.
+ */
+static void
+rclient_port_taken(struct rclient *rc)
+{
+	ev_tstamp now = ev_now(rc->loop);
+	double grace = 3.0 * (rc->ka > 0 ? rc->ka : 10) + RC_BACKOFF_MAX;
+
+	if (rc->asked_port != 0 || rc->want_port == 0)
+		return;
+	if (rc->port_taken_at == 0) {
+		rc->port_taken_at = now;
+		return;
+	}
+	if (now - rc->port_taken_at < grace)
+		return;
+	log_warnx("relay %s:%u: public port %u still taken after %.0fs; "
+		  "asking for any port",
+	    rc->host, rc->port, rc->want_port, now - rc->port_taken_at);
+	rc->want_port = 0;
+	rc->port_taken_at = 0;
+	rc->backoff = RC_BACKOFF_MIN; /* a new request: try it at once */
+}
+
 static void
 rclient_line(struct rclient *rc, const struct proto_msg *m)
 {
@@ -514,12 +544,13 @@ rclient_line(struct rclient *rc, const struct proto_msg *m)
 	case PROTO_ERR: {
 		char why[PROTO_TEXT_MAX + 32];
 		/* By the reasons relayd gives (PROTOCOL.md 2.4), whole. */
-		int err = strcmp(m->text, "authentication failed") == 0
-		    ? EACCES
+		int err = strcmp(m->text, "authentication failed") == 0 ? EACCES
 		    : strncmp(m->text, "port ", 5) == 0 ? EADDRINUSE
 							: ECONNREFUSED;
 
 		snprintf(why, sizeof(why), "relay refused: %s", m->text);
+		if (err == EADDRINUSE)
+			rclient_port_taken(rc);
 		rclient_lost(rc, err, why);
 		break;
 	}
@@ -585,6 +616,7 @@ static void
 rclient_hello(struct rclient *rc)
 {
 	struct proto_msg h;
+	ev_tstamp left;
 
 	memset(&h, 0, sizeof(h));
 	h.type = PROTO_HELLO;
@@ -599,9 +631,14 @@ rclient_hello(struct rclient *rc)
 	rc->state = RC_HELLO;
 	if (rclient_send(rc, &h) == -1)
 		return;
+	/* RELAY_TIMEOUT covers connecting and registering together. */
+	left = rc->connect_at + rc->timeout - ev_now(rc->loop);
+	if (left < 0.1)
+		left = 0.1;
 	ev_timer_stop(rc->loop, &rc->timer);
 	ev_timer_set(&rc->timer,
-	    rc->secret_len > 0 ? rc->timeout : rc->hello_wait, 0.);
+	    rc->secret_len > 0 || left < rc->hello_wait ? left : rc->hello_wait,
+	    0.);
 	ev_timer_start(rc->loop, &rc->timer);
 }
 
@@ -715,6 +752,7 @@ rclient_start(struct rclient *rc, char *err, size_t errlen)
 {
 	rc->fd = -1;
 	rc->backoff = RC_BACKOFF_MIN;
+	rc->asked_port = rc->want_port;
 	if (rc->timeout <= 0)
 		rc->timeout = 5.0;
 	/* What relayd's parser takes; beyond it [HELLO] would be refused

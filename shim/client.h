@@ -85,6 +85,8 @@ struct rclient {
 	int challenged;	 /* the relay asked for the secret: it has one */
 	ev_tstamp connect_at;
 	ev_tstamp registered_at;
+	unsigned asked_port;	 /* want_port as the user set it (0: any) */
+	ev_tstamp port_taken_at; /* the relay first refused want_port, or 0 */
 	char reg[PROTO_HEX_MAX + 1];
 	double backoff;
 	ev_tstamp last_rx;

@@ -54,6 +54,39 @@ check "relayd gave the same public port back" \
 check "the helper logged the loss and the new registration" \
     grep -q 'registered again' "$T/py.log"
 
+# The old public port taken by someone else when the relay comes back:
+# the helper asks for it again while its old registration might still
+# hold it (three heartbeats, 1 s each here), then takes any port, since
+# nobody asked for that one (RELAY_PUBLIC_PORT unset).
+ctl2=$(free_port)
+start_relayd -port "$ctl2" || exit 1
+port=$(free_port)
+(cd "$T/www" && LD_PRELOAD=$SHIM_PRELOAD RELAY_HOST=127.0.0.1 \
+    RELAY_PORT=$ctl2 RELAY_ADDR_FILE=$T/addr2 RELAY_HEARTBEAT=1 \
+    exec python3 -m http.server --bind 127.0.0.1 "$port") >"$T/py2.log" 2>&1 &
+track_pid "$!"
+wait_for 10 test -s "$T/addr2"
+old=$(sed 's/.*://' "$T/addr2")
+kill -9 "$RELAYD_PID"
+python3 -c 'import socket, sys, time
+s = socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(1)
+time.sleep(60)' "$old" &
+track_pid "$!"
+wait_for 5 listening "$old"
+start_relayd -port "$ctl2" || exit 1
+check "old port taken: the relay refuses it at first" \
+    wait_for 10 grep -q "port $old unavailable" "$T/py2.log"
+check "old port taken: after the heartbeats' grace the helper asks for any" \
+    wait_for 20 grep -q "public port $old still taken after" "$T/py2.log"
+wait_for 5 bash -c "grep -A5 'still taken' '$T/py2.log' | grep -q 'registered again'"
+new=$(sed -n 's/.*registered again, public port \([0-9]*\).*/\1/p' \
+    "$T/py2.log" | tail -1)
+note "old port $old, new port ${new:-none}"
+check "old port taken: registered again on another port" \
+    test -n "$new" -a "$new" != "$old"
+check "old port taken: served there" \
+    bash -c "curl -sS -m 5 http://127.0.0.1:$new/ | grep -q reconnect-page"
+
 # A relay that closes every new control connection at once (it is full):
 # a server side of the original protocol counts the bare connect as a
 # registration, so it must still back off, not retry five times a second.
