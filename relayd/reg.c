@@ -433,7 +433,7 @@ reg_use_pool(struct reg *reg)
 			log_warnx("reg %llu: pooled data connection failed "
 				  "(%s); closed, client %s waits on",
 			    (unsigned long long)reg->id,
-			    n == -1 ? "line too long" : strerror(errno),
+			    n == -1 ? "[NEW] too long" : strerror(errno),
 			    c->addr_str);
 			close(fd);
 			TAILQ_INSERT_HEAD(&reg->queue, c, entry);
@@ -635,13 +635,11 @@ reg_find_announced(struct reg *reg, uint64_t id)
 	struct client *c;
 
 	TAILQ_FOREACH(c, &reg->announced, entry)
-	if (c->id == id)
-		return c;
+		if (c->id == id)
+			return c;
 	return NULL;
 }
 
-/* A [DATA] line arrived on an extension data connection. */
-/* An authenticated pooled data connection waits for a client. */
 /* How many of <reg>'s data connections are in <state>. */
 static unsigned
 reg_dconn_count(const struct reg *reg, enum dconn_state state)
@@ -650,7 +648,7 @@ reg_dconn_count(const struct reg *reg, enum dconn_state state)
 	unsigned n = 0;
 
 	TAILQ_FOREACH(d, &reg->dconns, entry)
-	n += d->state == state;
+		n += d->state == state;
 	return n;
 }
 
@@ -661,7 +659,7 @@ reg_dconn_evict(struct reg *reg)
 {
 	struct dconn *d;
 
-	for (d = TAILQ_FIRST(&reg->dconns); d != NULL; d = TAILQ_NEXT(d, entry))
+	TAILQ_FOREACH(d, &reg->dconns, entry)
 		if (d->state == DCONN_HELLO)
 			break;
 	if (d == NULL)
@@ -674,6 +672,7 @@ reg_dconn_evict(struct reg *reg)
 	return 0;
 }
 
+/* An authenticated pooled data connection waits for a client. */
 static void
 reg_dconn_pool(struct dconn *d)
 {
