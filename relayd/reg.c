@@ -659,7 +659,7 @@ reg_dconn_evict(struct reg *reg)
 {
 	struct dconn *d;
 
-	TAILQ_FOREACH(d, &reg->dconns, entry)
+	for (d = TAILQ_FIRST(&reg->dconns); d != NULL; d = TAILQ_NEXT(d, entry))
 		if (d->state == DCONN_HELLO)
 			break;
 	if (d == NULL)
