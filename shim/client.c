@@ -612,6 +612,14 @@ rclient_rd_cb(struct ev_loop *loop, ev_io *w, int revents)
 	}
 }
 
+/* What is left of RELAY_TIMEOUT, which covers connecting and
+ * registering together; 0 or less when it is over. */
+static ev_tstamp
+rclient_time_left(const struct rclient *rc)
+{
+	return rc->connect_at + rc->timeout - ev_now(rc->loop);
+}
+
 static void
 rclient_hello(struct rclient *rc)
 {
@@ -631,10 +639,9 @@ rclient_hello(struct rclient *rc)
 	rc->state = RC_HELLO;
 	if (rclient_send(rc, &h) == -1)
 		return;
-	/* RELAY_TIMEOUT covers connecting and registering together. */
-	left = rc->connect_at + rc->timeout - ev_now(rc->loop);
+	left = rclient_time_left(rc);
 	if (left < 0.1)
-		left = 0.1;
+		left = 0.1; /* a moment for an answer already on its way */
 	ev_timer_stop(rc->loop, &rc->timer);
 	ev_timer_set(&rc->timer,
 	    rc->secret_len > 0 || left < rc->hello_wait ? left : rc->hello_wait,
@@ -683,8 +690,7 @@ rclient_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 			/* With TCP Fast Open connect() returned at once and
 			 * the SYN left with [HELLO]: no handshake yet is no
 			 * verdict on the protocol.  The connect deadline. */
-			ev_tstamp left =
-			    rc->connect_at + rc->timeout - ev_now(loop);
+			ev_tstamp left = rclient_time_left(rc);
 
 			if (left > 0) {
 				ev_timer_set(&rc->timer, left, 0.);
@@ -760,6 +766,7 @@ rclient_start(struct rclient *rc, char *err, size_t errlen)
 	if (rc->want_port > 65535) {
 		snprintf(err, errlen, "public port %u out of range",
 		    rc->want_port);
+		errno = EINVAL;
 		return -1;
 	}
 	if (rc->ka > 86400)
@@ -772,8 +779,10 @@ rclient_start(struct rclient *rc, char *err, size_t errlen)
 	if (rc->hello_wait <= 0)
 		rc->hello_wait = 2.0;
 	if (net_resolve(rc->host, rc->port, AF_UNSPEC, &rc->relay,
-		&rc->relay_len, err, errlen) == -1)
+		&rc->relay_len, err, errlen) == -1) {
+		errno = EHOSTUNREACH;
 		return -1;
+	}
 	ev_init(&rc->rd, rclient_rd_cb);
 	ev_init(&rc->wr, rclient_wr_cb);
 	ev_init(&rc->timer, rclient_timer_cb);

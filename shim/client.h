@@ -106,7 +106,9 @@ struct rclient {
 	ev_timer pool_timer; /* refill after a failure */
 };
 
-/* rclient_start: resolve and connect; returns 0 or -1 with <err>. */
+/* rclient_start: resolve and connect; returns 0, or -1 with <err> and
+ * errno: EINVAL for a setting out of range, EHOSTUNREACH for a relay
+ * name that does not resolve. */
 int rclient_start(struct rclient *rc, char *err, size_t errlen);
 void rclient_stop(struct rclient *rc);
 

@@ -325,9 +325,10 @@ shim_find(uint64_t ino)
 	return -1;
 }
 
-/* An fd of this process that holds socket <ino>, or -1. */
+/* The first fd of this process (from /proc/self/fd) for which <match>
+ * holds, or -1. */
 static int
-shim_fd_of_ino(uint64_t ino)
+shim_find_fd(int (*match)(int fd, uint64_t ino, void *arg), void *arg)
 {
 	DIR *d = opendir("/proc/self/fd");
 	struct dirent *e;
@@ -337,13 +338,23 @@ shim_fd_of_ino(uint64_t ino)
 		return -1;
 	while (found == -1 && (e = readdir(d)) != NULL) {
 		int fd = atoi(e->d_name);
+		uint64_t ino;
 
-		if (e->d_name[0] >= '0' && e->d_name[0] <= '9' &&
-		    fd != dirfd(d) && shim_ino(fd) == ino)
+		if (e->d_name[0] < '0' || e->d_name[0] > '9' ||
+		    fd == dirfd(d) || (ino = shim_ino(fd)) == 0)
+			continue;
+		if (match(fd, ino, arg))
 			found = fd;
 	}
 	closedir(d);
 	return found;
+}
+
+static int
+shim_is_ino(int fd, uint64_t ino, void *arg)
+{
+	(void)fd;
+	return ino == *(const uint64_t *)arg;
 }
 
 /*
@@ -364,7 +375,7 @@ shim_reclaim_locked(void)
 			i++;
 			continue;
 		}
-		fd = shim_fd_of_ino(l->ino);
+		fd = shim_find_fd(shim_is_ino, &l->ino);
 		if (fd != -1) {
 			l->fd = fd;
 			i++;
@@ -1245,7 +1256,7 @@ shim_take_wake(int lfd, int afd, uint64_t lino, struct shim_wake_info *w,
 	struct wake_ack ack;
 	uint8_t diff = 0;
 	ssize_t n;
-	int q, rfd;
+	int q, rfd, faked;
 
 	do
 		n = recv(afd, &hdr, sizeof(hdr), MSG_PEEK | MSG_DONTWAIT);
@@ -1300,24 +1311,22 @@ shim_take_wake(int lfd, int afd, uint64_t lino, struct shim_wake_info *w,
 	    m.peer.ss_family == AF_INET6 &&
 	    !IN6_IS_ADDR_V4MAPPED(&((struct sockaddr_in6 *)&m.peer)->sin6_addr))
 		m.has_peer = 0;
+	/* Faked for getpeername() too: the client's address, or the
+	 * relay's where it is of the other family than the listener's. */
+	faked = m.has_peer;
 	if (m.has_peer) {
 		*peer = m.peer;
-		*peer_len = shim_to_family(peer, w->family);
-	}
-	if (!m.has_peer) {
+	} else {
 		*peer_len = sizeof(*peer);
 		if (real_getpeername(rfd, (struct sockaddr *)peer, peer_len) ==
 		    -1) {
 			close(rfd);
 			return -1;
 		}
-		/* Of the listener's family for getpeername() too: the relay
-		 * may be reached over the other one. */
-		if (peer->ss_family != w->family)
-			m.has_peer = 1;
-		*peer_len = shim_to_family(peer, w->family);
+		faked = peer->ss_family != w->family;
 	}
-	shim_remember_peer(rfd, m.ino, peer, m.has_peer ? *peer_len : 0,
+	*peer_len = shim_to_family(peer, w->family);
+	shim_remember_peer(rfd, m.ino, peer, faked ? *peer_len : 0,
 	    w->asked_port, w->family);
 	*outfd = rfd;
 	return 0;
@@ -1446,36 +1455,27 @@ getpeername(int fd, struct sockaddr *addr, socklen_t *addrlen)
 	return 0;
 }
 
+/* Is <fd> (socket <ino>) a registered listener that survives exec? */
+static int
+shim_is_kept_listener(int fd, uint64_t ino, void *arg)
+{
+	int fl = fcntl(fd, F_GETFD), idx, found;
+
+	(void)arg;
+	if (fl == -1 || (fl & FD_CLOEXEC))
+		return 0;
+	pthread_mutex_lock(&shim_lock);
+	idx = shim_find(ino);
+	found = idx != -1 && shim_lst[idx].registered > 0;
+	pthread_mutex_unlock(&shim_lock);
+	return found;
+}
+
 /* Does an fd that survives exec hold a listener the shim registered? */
 static int
 shim_listener_survives_exec(void)
 {
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *e;
-	int found = 0;
-
-	if (d == NULL)
-		return 0;
-	while (!found && (e = readdir(d)) != NULL) {
-		int fd = atoi(e->d_name), fl;
-		uint64_t ino;
-		int idx;
-
-		if (e->d_name[0] < '0' || e->d_name[0] > '9' || fd == dirfd(d))
-			continue;
-		fl = fcntl(fd, F_GETFD);
-		if (fl == -1 || (fl & FD_CLOEXEC))
-			continue;
-		ino = shim_ino(fd);
-		if (ino == 0)
-			continue;
-		pthread_mutex_lock(&shim_lock);
-		idx = shim_find(ino);
-		found = idx != -1 && shim_lst[idx].registered > 0;
-		pthread_mutex_unlock(&shim_lock);
-	}
-	closedir(d);
-	return found;
+	return shim_find_fd(shim_is_kept_listener, NULL) != -1;
 }
 
 static int

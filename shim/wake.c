@@ -148,10 +148,12 @@ wake_ready(struct rclient *rc, unsigned public_port)
 	wake_verdict(msg);
 }
 
+/* Registration failed (at start, or later with no listen() waiting):
+ * say so to listen() if it still waits, and go. */
 static void
 wake_failed(struct rclient *rc, int err, const char *why)
 {
-	char msg[320];
+	char msg[400];
 
 	(void)rc;
 	snprintf(msg, sizeof(msg), "ERR %d %s", err, why);
@@ -712,16 +714,8 @@ wake_main(int ctl_fd)
 	snprintf(wk.rc.host, sizeof(wk.rc.host), "%s", wk.wc.relay_host);
 	if (net_parse_port(wk.wc.relay_port, strlen(wk.wc.relay_port),
 		&wk.rc.port) == -1 ||
-	    wk.rc.port == 0 || wk.wc.want_port > 65535) {
-		char msg[400];
-
-		snprintf(msg, sizeof(msg), "ERR %d %s is not a port", EINVAL,
-		    wk.rc.port == 0 && wk.wc.want_port <= 65535
-			? "RELAY_PORT"
-			: "RELAY_PUBLIC_PORT");
-		wake_verdict(msg);
-		return 1;
-	}
+	    wk.rc.port == 0)
+		wake_failed(&wk.rc, EINVAL, "RELAY_PORT is not a port");
 	wk.rc.loop = wk.loop;
 	wk.rc.ops = &ops;
 	wk.rc.ext = wk.wc.ext;
@@ -734,20 +728,10 @@ wake_main(int ctl_fd)
 	if (wk.wc.secret_file[0] != '\0' &&
 	    auth_load_secret(wk.wc.secret_file, wk.rc.secret,
 		sizeof(wk.rc.secret), &wk.rc.secret_len, err,
-		sizeof(err)) == -1) {
-		char msg[400];
-
-		snprintf(msg, sizeof(msg), "ERR %d %s", EINVAL, err);
-		wake_verdict(msg);
-		return 1;
-	}
-	if (rclient_start(&wk.rc, err, sizeof(err)) == -1) {
-		char msg[400];
-
-		snprintf(msg, sizeof(msg), "ERR %d %s", EHOSTUNREACH, err);
-		wake_verdict(msg);
-		return 1;
-	}
+		sizeof(err)) == -1)
+		wake_failed(&wk.rc, EINVAL, err);
+	if (rclient_start(&wk.rc, err, sizeof(err)) == -1)
+		wake_failed(&wk.rc, errno, err);
 	ev_io_init(&wk.unix_io, wake_unix_cb, wk.unix_fd, EV_READ);
 	accept_pause_init(&wk.unix_pause, &wk.unix_io, NULL, NULL, NULL);
 	ev_io_start(wk.loop, &wk.unix_io);
