@@ -168,6 +168,25 @@ flags_usage(FILE *out, const struct flag *tbl, size_t n)
 }
 
 int
+flags_parse_port(const char *s, size_t len, unsigned *port)
+{
+	unsigned long v = 0;
+
+	/* strtoul would take " 80", "+80" and "-0", and wrap. */
+	if (len == 0 || len > 5)
+		return -1;
+	for (size_t i = 0; i < len; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		v = v * 10 + (unsigned long)(s[i] - '0');
+	}
+	if (v > 65535)
+		return -1;
+	*port = (unsigned)v;
+	return 0;
+}
+
+int
 flags_port_listed(const char *list, unsigned port)
 {
 	const char *p = list;
@@ -177,29 +196,21 @@ flags_port_listed(const char *list, unsigned port)
 	/* Entry by entry: blanks around a port are allowed, and a bad entry
 	 * spoils only itself ("80, 443" lists both; "x,443" lists 443). */
 	while (*p != '\0') {
-		unsigned long v = 0;
-		size_t digits = 0;
-		int bad = 0;
+		const char *end = strchr(p, ',');
+		size_t len = end != NULL ? (size_t)(end - p) : strlen(p);
+		unsigned v;
 
-		while (*p == ' ' || *p == '\t')
+		while (len > 0 && (*p == ' ' || *p == '\t')) {
 			p++;
-		while (*p >= '0' && *p <= '9') {
-			if (++digits <= 5)
-				v = v * 10 + (unsigned long)(*p - '0');
-			p++;
+			len--;
 		}
-		while (*p == ' ' || *p == '\t')
-			p++;
-		if (*p != ',' && *p != '\0') {
-			bad = 1;
-			while (*p != ',' && *p != '\0')
-				p++;
-		}
-		if (!bad && digits > 0 && digits <= 5 && v <= 65535 &&
-		    v == port)
+		while (len > 0 && (p[len - 1] == ' ' || p[len - 1] == '\t'))
+			len--;
+		if (flags_parse_port(p, len, &v) == 0 && v == port)
 			return 1;
-		if (*p == ',')
-			p++;
+		if (end == NULL)
+			break;
+		p = end + 1;
 	}
 	return 0;
 }

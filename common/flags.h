@@ -35,6 +35,10 @@ struct flag {
 int flags_parse(const struct flag *tbl, size_t n, const struct flag *positional,
     int argc, char *const argv[], char *err, size_t errlen, int *unknown);
 
+/* flags_parse_port: the <len> bytes at <s> are a port, 0 to 65535, in
+ * decimal digits only (no sign, blank or wrap-around): 0, or -1. */
+int flags_parse_port(const char *s, size_t len, unsigned *port);
+
 /*
  * flags_port_listed: is <port> in <list>, comma-separated decimal ports
  * (RELAY_PORTS), blanks around each allowed?  An empty list holds every

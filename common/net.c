@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "flags.h"
 #include "net.h"
 #include "proto.h"
 
@@ -298,26 +299,7 @@ net_parse_hostport(const char *s, char *host, size_t hostlen, unsigned *port)
 		return -1;
 	memcpy(host, hs, (size_t)(he - hs));
 	host[he - hs] = '\0';
-	return net_parse_port(colon + 1, strlen(colon + 1), port);
-}
-
-int
-net_parse_port(const char *s, size_t len, unsigned *port)
-{
-	unsigned long v = 0;
-
-	/* strtoul would take " 80", "+80" and "-0", and wrap. */
-	if (len == 0 || len > 5)
-		return -1;
-	for (size_t i = 0; i < len; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return -1;
-		v = v * 10 + (unsigned long)(s[i] - '0');
-	}
-	if (v > 65535)
-		return -1;
-	*port = (unsigned)v;
-	return 0;
+	return flags_parse_port(colon + 1, strlen(colon + 1), port);
 }
 
 ssize_t

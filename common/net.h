@@ -59,9 +59,6 @@ unsigned net_local_port(int fd);
 /* net_peer_str / net_local_str: "ip:port" into <buf>, "?" on error. */
 const char *net_peer_str(int fd, char *buf, size_t len);
 const char *net_local_str(int fd, char *buf, size_t len);
-/* net_parse_port: the <len> bytes at <s> are a port, 0 to 65535, in
- * decimal digits only (no sign, blank or wrap-around): 0, or -1. */
-int net_parse_port(const char *s, size_t len, unsigned *port);
 /* net_parse_hostport: split "host:port" / "[v6]:port" into parts. */
 int net_parse_hostport(const char *s, char *host, size_t hostlen,
     unsigned *port);

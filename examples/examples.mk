@@ -9,7 +9,7 @@
 EXAMPLE_SRC  := $(wildcard examples/*_server.c)
 EXAMPLES     := $(patsubst examples/%.c,$(BUILD)/examples/%,$(EXAMPLE_SRC))
 EXAMPLE_OBJS := $(call obj,examples/relay_client.c common/net.c \
-		common/proto.c common/pump.c)
+		common/proto.c common/pump.c common/flags.c)
 
 .PHONY: examples
 examples: $(EXAMPLES)

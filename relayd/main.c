@@ -133,9 +133,9 @@ main_parse(int argc, char **argv)
 		unsigned lo = 0, hi = 0;
 
 		if (dash == NULL ||
-		    net_parse_port(opt_range, (size_t)(dash - opt_range),
+		    flags_parse_port(opt_range, (size_t)(dash - opt_range),
 			&lo) == -1 ||
-		    net_parse_port(dash + 1, strlen(dash + 1), &hi) == -1 ||
+		    flags_parse_port(dash + 1, strlen(dash + 1), &hi) == -1 ||
 		    lo == 0 || lo > hi) {
 			fprintf(stderr, "%s: -port-range wants LO-HI, got %s\n",
 			    argv[0], opt_range);

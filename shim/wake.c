@@ -28,6 +28,7 @@
 #include "accept_pause.h"
 #include "auth.h"
 #include "fdpass.h"
+#include "flags.h"
 #include "client.h"
 #include "log.h"
 #include "net.h"
@@ -712,7 +713,7 @@ wake_main(int ctl_fd)
 	    : wk.wc.backlog > WAKE_WINDOW_MAX ? WAKE_WINDOW_MAX
 					      : (unsigned)wk.wc.backlog;
 	snprintf(wk.rc.host, sizeof(wk.rc.host), "%s", wk.wc.relay_host);
-	if (net_parse_port(wk.wc.relay_port, strlen(wk.wc.relay_port),
+	if (flags_parse_port(wk.wc.relay_port, strlen(wk.wc.relay_port),
 		&wk.rc.port) == -1 ||
 	    wk.rc.port == 0)
 		wake_failed(&wk.rc, EINVAL, "RELAY_PORT is not a port");

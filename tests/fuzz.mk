@@ -56,7 +56,7 @@ fuzz-merge-$(1): $$(FUZZ_BUILD)/fuzz_$(1)
 endef
 
 $(eval $(call fuzz_target,proto,common/proto.c))
-$(eval $(call fuzz_target,addr,common/proto.c common/net.c))
+$(eval $(call fuzz_target,addr,common/proto.c common/net.c common/flags.c))
 $(eval $(call fuzz_target,flags,common/flags.c))
 
 # The fuzz objects see the fuzz header.
