@@ -42,7 +42,7 @@ if wait_for 5 count_ge $((before + 1)) 'Serving relay requests on port' "$T/orig
 s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5)
 time.sleep(3)' "$spub" &
 	track_pid "$!"
-	wait_for 15 exited "$sec"
+	wait_for 15 gone "$sec"
 	check "a secret, an original relay that announces a client: listen() fails" \
 	    grep -q '^shim_server: listen: Connection timed out' "$T/sec.out"
 	check "... saying the relay announced a client instead" \

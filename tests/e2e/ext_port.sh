@@ -99,7 +99,7 @@ else
 fi
 RELAY_HOST=127.0.0.1 RELAY_PORT=$RELAYD_PORT RELAY_PUBLIC_PORT=$PUB \
     shim_run want2 "$SSRV" -m poll -l "127.0.0.1:$(free_port)"
-wait_for 15 exited "$SPID"
+wait_for 15 gone "$SPID"
 check "RELAY_PUBLIC_PORT taken: listen() fails with EADDRINUSE" \
     grep -q '^shim_server: listen: Address already in use' "$T/want2.err"
 check "... and the shim says why" \
@@ -107,7 +107,7 @@ check "... and the shim says why" \
     "$T/want2.err"
 RELAY_HOST=127.0.0.1 RELAY_PORT=$RELAYD_PORT RELAY_PUBLIC_PORT=$((HI + 1)) \
     shim_run want3 "$SSRV" -m poll -l "127.0.0.1:$(free_port)"
-wait_for 15 exited "$SPID"
+wait_for 15 gone "$SPID"
 check "RELAY_PUBLIC_PORT outside -port-range: EADDRINUSE, the range named" \
     bash -c "grep -q '^shim_server: listen: Address already in use' '$T/want3.err' &&
     grep -q 'outside the allowed range $LO-$HI' '$T/want3.err'"
@@ -115,20 +115,20 @@ check "RELAY_PUBLIC_PORT outside -port-range: EADDRINUSE, the range named" \
 # ---- the shim's other errno values ----------------------------------------------
 RELAY_HOST=127.0.0.1 RELAY_PORT=$RELAYD_PORT RELAY_SECRET_FILE=$T/no-such \
     shim_run nosecret "$SSRV" -m poll -l "127.0.0.1:$(free_port)"
-wait_for 15 exited "$SPID"
+wait_for 15 gone "$SPID"
 check "an unreadable RELAY_SECRET_FILE: listen() fails with EINVAL" \
     grep -q '^shim_server: listen: Invalid argument' "$T/nosecret.err"
 # A port beyond 65535 is refused, not taken modulo 65536 (getaddrinfo
 # would have registered RELAYD_PORT + 65536 with relayd itself).
 RELAY_HOST=127.0.0.1 RELAY_PORT=$((RELAYD_PORT + 65536)) \
     shim_run bigport "$SSRV" -m poll -l "127.0.0.1:$(free_port)"
-wait_for 15 exited "$SPID"
+wait_for 15 gone "$SPID"
 check "RELAY_PORT beyond 65535: listen() fails with EINVAL" \
     bash -c "grep -q '^shim_server: listen: Invalid argument' '$T/bigport.err' &&
     grep -q 'RELAY_PORT is not a port' '$T/bigport.err'"
 RELAY_HOST=127.0.0.1 RELAY_PORT=$RELAYD_PORT RELAY_PUBLIC_PORT=70000 \
     shim_run bigpub "$SSRV" -m poll -l "127.0.0.1:$(free_port)"
-wait_for 15 exited "$SPID"
+wait_for 15 gone "$SPID"
 check "RELAY_PUBLIC_PORT beyond 65535: listen() fails with EINVAL" \
     grep -q '^shim_server: listen: Invalid argument' "$T/bigpub.err"
 # Name resolution fails without leaving the host only in a namespace of
@@ -137,7 +137,7 @@ check "RELAY_PUBLIC_PORT beyond 65535: listen() fails with EINVAL" \
 if [ "${RELAY_TEST_NETNS:-}" = in ]; then
 	RELAY_HOST=no-such-relay.invalid RELAY_PORT=$RELAYD_PORT \
 	    shim_run noname "$SSRV" -m poll -l "127.0.0.1:$(free_port)"
-	wait_for 30 exited "$SPID"
+	wait_for 30 gone "$SPID"
 	check "an unresolvable RELAY_HOST: listen() fails with EHOSTUNREACH" \
 	    grep -q '^shim_server: listen: No route to host' "$T/noname.err"
 	check "... after 'cannot resolve'" \

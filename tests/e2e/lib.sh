@@ -167,9 +167,17 @@ tool() {
 
 fd_count() { ls "/proc/$1/fd" 2>/dev/null | wc -l; }
 alive() { kill -0 "$1" 2>/dev/null; }
-# exited PID: the process is gone, or a zombie (our child, not yet waited
-# for, which kill -0 still finds).
-exited() { [ ! -e "/proc/$1" ] || grep -q '^State:.*Z' "/proc/$1/status"; }
+# gone PID...: none of them is running (a zombie, our child not yet
+# waited for, which kill -0 still finds, has exited).
+gone() {
+	local p s
+	for p in "$@"; do
+		s=$(sed 's/.*) \(.\).*/\1/' "/proc/$p/stat" 2>/dev/null) ||
+		    continue
+		[ "$s" = Z ] || return 1
+	done
+	return 0
+}
 listening() { ss -Hltn "sport = :$1" 2>/dev/null | grep -q LISTEN; }
 # bound_publicly PORT: something listens on PORT at an address other than
 # loopback.  relayd's listeners do not count (its ephemeral public ports

@@ -128,7 +128,7 @@ check "cli: first relayd unaffected" alive "$RELAYD_PID"
 # metrics socket removed, status 0.
 start_relayd -stats "$T/hup.sock" || fail "cli: relayd -stats starts"
 kill -HUP "$RELAYD_PID"
-wait_for 10 exited "$RELAYD_PID"
+wait_for 10 gone "$RELAYD_PID"
 wait "$RELAYD_PID"
 rc=$?
 check "cli: SIGHUP: status 0 (got $rc)" test "$rc" = 0

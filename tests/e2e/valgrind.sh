@@ -124,7 +124,7 @@ python3 "$TOP/tests/peers/fault_tool.py" garbage 127.0.0.1 "$RELAYD_PORT" \
 kill -TERM "$vg"
 # Bounded: a relayd that hangs on SIGTERM fails here, not at the
 # runner's timeout.
-if wait_for 60 exited "$vg"; then
+if wait_for 60 gone "$vg"; then
 	wait "$vg"
 	rc=$?
 else
