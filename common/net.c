@@ -1,6 +1,7 @@
 /*
  * net.c - socket helpers.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -58,11 +59,43 @@ net_listen_addr(const struct sockaddr_storage *ss, unsigned port, int backlog)
 	    backlog);
 }
 
+/*
+ * A literal address needs no resolver.  getaddrinfo() parses
+ * /etc/gai.conf and asks netlink which families are configured even for
+ * "127.0.0.1"; that code alone leaves about 150 KiB of libc mapped in an
+ * idle relayd or helper.  Anything inet_pton() refuses (names, "127.1",
+ * scoped "fe80::1%eth0") still goes to getaddrinfo().
+ */
+static int
+net_numeric(const char *host, unsigned port, struct sockaddr_storage *ss,
+    socklen_t *len)
+{
+	struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+
+	memset(ss, 0, sizeof(*ss));
+	if (inet_pton(AF_INET, host, &sin->sin_addr) == 1) {
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons((uint16_t)port);
+		*len = sizeof(*sin);
+		return 0;
+	}
+	if (inet_pton(AF_INET6, host, &sin6->sin6_addr) == 1) {
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons((uint16_t)port);
+		*len = sizeof(*sin6);
+		return 0;
+	}
+	return -1;
+}
+
 int
 net_listen(const char *host, unsigned port, int backlog, char *err,
     size_t errlen)
 {
 	struct addrinfo hints, *res = NULL, *ai;
+	struct sockaddr_storage ss;
+	socklen_t sslen;
 	char service[16];
 	int fd = -1, r, saved = 0;
 
@@ -85,6 +118,11 @@ net_listen(const char *host, unsigned port, int backlog, char *err,
 		sin.sin_port = htons((uint16_t)port);
 		fd = net_bind_listen(AF_INET, (struct sockaddr *)&sin,
 		    sizeof(sin), backlog);
+		goto done;
+	}
+	if (net_numeric(host, port, &ss, &sslen) == 0) {
+		fd = net_bind_listen(ss.ss_family, (struct sockaddr *)&ss,
+		    sslen, backlog);
 		goto done;
 	}
 	memset(&hints, 0, sizeof(hints));
@@ -131,6 +169,8 @@ net_resolve(const char *host, unsigned port, int family,
 		snprintf(err, errlen, "port %u is out of range", port);
 		return -1;
 	}
+	if (net_numeric(host, port, out, outlen) == 0)
+		return 0;
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
