@@ -188,7 +188,9 @@ shim_env_int(const char *name, int def)
 }
 
 /* The helper binary: $RELAYSHIM_HELPER, else next to this library
- * (build/lib/../bin/relayshim, or lib/../bin when installed). */
+ * (build/lib/../bin/relayshim, or lib/../bin when installed).  Never a
+ * search of the server's PATH: whoever can write to any directory on it
+ * would run code as the server's user on its first listen(). */
 static void
 shim_find_helper(void)
 {
@@ -218,7 +220,7 @@ shim_find_helper(void)
 		if (access(shim_cfg.helper, X_OK) == 0)
 			return;
 	}
-	snprintf(shim_cfg.helper, sizeof(shim_cfg.helper), "relayshim");
+	shim_cfg.helper[0] = '\0';
 }
 
 /* A fork from another thread must not leave the registry lock held. */
@@ -669,6 +671,14 @@ shim_register(struct shim_listener *l, int fd, int backlog)
 	}
 	memcpy(l->token, wc.token, WAKE_TOKEN_LEN);
 
+	if (shim_cfg.helper[0] == '\0') {
+		shim_log("cannot register %s with relay %s:%s: no relayshim "
+			 "beside %s (set RELAYSHIM_HELPER)",
+		    asked, shim_cfg.relay_host, shim_cfg.relay_port,
+		    shim_cfg.self[0] != '\0' ? shim_cfg.self : "the library");
+		errno = ENOENT;
+		return -1;
+	}
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == -1) {
 		err = errno;
 		shim_log("cannot start the helper: %s", strerror(err));
@@ -702,14 +712,14 @@ shim_register(struct shim_listener *l, int fd, int backlog)
 	 * so a server that reaps every child (from a handler, a signal
 	 * thread or a waitpid loop) never sees one it did not create.  The
 	 * clone is a copy of a process whose other threads may hold any
-	 * lock: it only calls posix_spawnp (no allocation, no locks) and
+	 * lock: it only calls posix_spawn (no allocation, no locks) and
 	 * _exit.
 	 */
 	pid = (pid_t)syscall(SYS_clone, 0UL, NULL, NULL, NULL, NULL);
 	if (pid == 0) {
 		pid_t helper;
 
-		_exit(posix_spawnp(&helper, shim_cfg.helper, &fa, &attr, argv,
+		_exit(posix_spawn(&helper, shim_cfg.helper, &fa, &attr, argv,
 		    envp));
 	}
 	r = pid == -1 ? errno : 0;

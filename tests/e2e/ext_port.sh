@@ -131,6 +131,36 @@ RELAY_HOST=127.0.0.1 RELAY_PORT=$RELAYD_PORT RELAY_PUBLIC_PORT=70000 \
 wait_for 15 gone "$SPID"
 check "RELAY_PUBLIC_PORT beyond 65535: listen() fails with EINVAL" \
     grep -q '^shim_server: listen: Invalid argument' "$T/bigpub.err"
+# A library with no relayshim beside it does not run one found on PATH
+# (the server's PATH may hold anyone's directory): ENOENT, and a reason.
+mkdir -p "$T/lonely" "$T/bait"
+cp "$SHIM" "$T/lonely/librelayshim.so"
+printf '#!/bin/sh\ntouch %s\nexec %s "$@"\n' "$T/bait/ran" "$HELPER" \
+    >"$T/bait/relayshim"
+chmod +x "$T/bait/relayshim"
+PATH=$T/bait:$PATH RELAY_HOST=127.0.0.1 RELAY_PORT=$RELAYD_PORT \
+    RELAY_ADDR_FILE=$T/lonely.addr LD_PRELOAD=$(preload_list "$T/lonely/librelayshim.so") \
+    "$SSRV" -m poll -l "127.0.0.1:$(free_port)" \
+    >"$T/lonely.out" 2>"$T/lonely.err" &
+SPID=$!
+track_pid "$SPID"
+wait_for 15 gone "$SPID"
+check "no helper beside the library: listen() fails with ENOENT" \
+    grep -q '^shim_server: listen: No such file or directory' "$T/lonely.err"
+check "... naming the library and RELAYSHIM_HELPER" \
+    grep -q "no relayshim beside $T/lonely/librelayshim.so (set RELAYSHIM_HELPER)" \
+    "$T/lonely.err"
+check "... and the relayshim on PATH was not run" test ! -e "$T/bait/ran"
+PATH=$T/bait:$PATH RELAYSHIM_HELPER=$T/bait/relayshim \
+    RELAY_HOST=127.0.0.1 RELAY_PORT=$RELAYD_PORT shim_run named "$SSRV" -m poll -l "127.0.0.1:$(free_port)"
+if pub=$(shim_public named); then
+	check "RELAYSHIM_HELPER names the helper" test -e "$T/bait/ran"
+	check "... which serves" ask -n 2 "$(port_of "$pub")"
+else
+	fail "RELAYSHIM_HELPER=$T/bait/relayshim: registers"
+fi
+shim_stop named "$SPID"
+
 # Name resolution fails without leaving the host only in a namespace of
 # our own (a name under .invalid is never delegated, but a resolver
 # elsewhere would still be asked).
