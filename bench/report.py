@@ -210,10 +210,16 @@ class Report:
         self.section_conn_cpu()
         h = {m: next(iter(self.val("hold", "relayd", m).values()), None)
              for m in ("asked", "tried", "held", "hold_err", "rss_idle_kb",
-                       "rss_held_kb", "fds", "fd_limit")}
+                       "rss_held_kb", "fds", "fd_limit", "private_idle_kb",
+                       "pss_idle_kb", "rss_floor_kb")}
         if h["rss_idle_kb"] is not None:
             self.out(f"relayd memory: idle RSS {fmt(h['rss_idle_kb'], 0)} "
                      f"KiB")
+        if h["private_idle_kb"] is not None:
+            self.out(f"  of which private {fmt(h['private_idle_kb'], 0)} "
+                     f"KiB (PSS {fmt(h['pss_idle_kb'], 0)} KiB); the rest "
+                     f"is shared library pages; for scale, coreutils "
+                     f"sleep: {fmt(h['rss_floor_kb'], 0)} KiB")
         if h["held"] is not None and h["rss_held_kb"] is not None:
             per = ((h["rss_held_kb"] - h["rss_idle_kb"]) * 1024 / h["held"]
                    if h["held"] else None)

@@ -357,6 +357,18 @@ run_hold() {
 	pid=${RPID[relayd-mem]}
 	idle=$(rss_kb "$pid")
 	rec 0 hold relayd rss_idle_kb "$idle"
+	# RSS counts every shared libc page the process has mapped; say how
+	# much of it is relayd's own, and, for scale, the RSS of coreutils
+	# sleep, a dynamically linked C program that does nothing.
+	rec 0 hold relayd private_idle_kb "$(awk '/^Private_(Clean|Dirty):/ \
+	    { s += $2 } END { print s }' "/proc/$pid/smaps_rollup")"
+	rec 0 hold relayd pss_idle_kb "$(awk '/^Pss:/ { print $2 }' \
+	    "/proc/$pid/smaps_rollup")"
+	spawn /dev/null sleep 30
+	local spid=$SPAWNED
+	wait_for 5 grep -q nanosleep "/proc/$spid/wchan"
+	rec 0 hold relayd rss_floor_kb "$(rss_kb "$spid")"
+	kill "$spid" 2>/dev/null
 	log=$T/hold.log
 	spawn "$log" "$RBENCH" hold -c "${ADDR[relayd-mem]}" -n "$n" -t 600
 	local hpid=$SPAWNED
