@@ -80,6 +80,36 @@ check "its other listener serves" \
     bash -c "printf 'direct\n' | timeout 5 nc -q 2 127.0.0.1 $B 2>/dev/null |
     grep -q 'reply:direct'"
 
+# --- a refusal's errno is chosen by its whole reason -------------------------
+# "unsupported protocol version" holds "port" and once gave EADDRINUSE.
+spawn "$T/relay3.out" python3 "$RELAY" "$T/relay3.port" \
+    errversion,errauth,errport,errother
+wait_for 10 test -s "$T/relay3.port"
+E1=$(free_port)
+E2=$(free_port)
+E3=$(free_port)
+E4=$(free_port)
+LD_PRELOAD=$SHIM_PRELOAD RELAY_HOST=127.0.0.1 \
+    RELAY_PORT=$(cat "$T/relay3.port") RELAY_PORTS=$E1,$E2,$E3,$E4 \
+    python3 "$SERVER" "$E1" "$E2" "$E3" "$E4" >"$T/srv3.out" \
+    2>"$T/srv3.err" &
+srv=$!
+track_pid "$srv"
+wait_for 30 grep -q READY "$T/srv3.out"
+note "server: $(tr '\n' ' ' <"$T/srv3.out")"
+check "[ERR] unsupported protocol version: ECONNREFUSED" \
+    grep -q "LISTEN-FAIL $E1 ECONNREFUSED" "$T/srv3.out"
+check "[ERR] authentication failed: EACCES" \
+    grep -q "LISTEN-FAIL $E2 EACCES" "$T/srv3.out"
+check "[ERR] port N unavailable: EADDRINUSE" \
+    grep -q "LISTEN-FAIL $E3 EADDRINUSE" "$T/srv3.out"
+check "[ERR] of no known kind: ECONNREFUSED" \
+    grep -q "LISTEN-FAIL $E4 ECONNREFUSED" "$T/srv3.out"
+check "... each with the relay's reason" \
+    test "$(grep -c 'relayshim: cannot register .*relay refused: ' \
+    "$T/srv3.err")" = 4
+kill "$srv" 2>/dev/null
+
 # --- errno on pass-through paths ---------------------------------------------
 LD_PRELOAD=$SHIM_PRELOAD RELAY_HOST=127.0.0.1 RELAY_PORT=1 RELAY_PORTS=9 \
     "$TBIN/errno_check" >"$T/errno.out" 2>&1

@@ -17,6 +17,10 @@ next scenario; the last one repeats.  Prints "EVENT ..." lines.
   halfok     reads [HELLO], sends half an [OK] line, closes
   huge       reads [HELLO], sends 1 MiB with no LF
   challenge  reads [HELLO], asks for a secret the server does not have
+  errversion reads [HELLO], refuses: "unsupported protocol version"
+  errauth    ... "authentication failed"
+  errport    ... "port 40000 unavailable: Address already in use"
+  errother   ... a reason of no known kind, with "port" inside a word
   goodext    a correct extension relay: [OK], [PING]/[PONG], and a
              [NEW] with an id and a client address; then a [NEW] whose
              data connection is reset at once; then holds the connection
@@ -154,6 +158,23 @@ class Relay:
                 pass
         except OSError:
             pass
+
+    def refuse(self, c, why):
+        readline(c)
+        c.sendall(b"[ERR] %s\n" % why)
+        ev("refused", why.decode())
+
+    def sc_errversion(self, c):
+        self.refuse(c, b"unsupported protocol version")
+
+    def sc_errauth(self, c):
+        self.refuse(c, b"authentication failed")
+
+    def sc_errport(self, c):
+        self.refuse(c, b"port 40000 unavailable: Address already in use")
+
+    def sc_errother(self, c):
+        self.refuse(c, b"too many registrations (see the report)")
 
     def sc_goodext(self, c):
         hello = readline(c)
