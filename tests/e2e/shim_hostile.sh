@@ -110,6 +110,48 @@ check "... each with the relay's reason" \
     "$T/srv3.err")" = 4
 kill "$srv" 2>/dev/null
 
+# --- RELAY_TIMEOUT bounds connecting and the handshake together --------------
+# A relay whose accept queue is full drops the SYN, so connect() takes
+# until a retransmission (each second at first, on Linux 6.5 and later;
+# 1 s, 3 s, 7 s before) finds room; the queue is drained 3 s in.  Then
+# the relay stays silent.  With a
+# secret the helper waits for an answer: listen() must fail RELAY_TIMEOUT
+# after it started, not RELAY_TIMEOUT after the connection was made.
+printf 'a secret of some length\n' >"$T/deadline.secret"
+spawn "$T/slow.out" python3 -c 'import socket, sys, time
+l = socket.socket()
+l.bind(("127.0.0.1", 0))
+l.listen(0)
+filler = socket.create_connection(l.getsockname())
+open(sys.argv[1] + ".tmp", "w").write("%d\n" % l.getsockname()[1])
+__import__("os").rename(sys.argv[1] + ".tmp", sys.argv[1])
+while not __import__("os").path.exists(sys.argv[2]):
+    time.sleep(0.01)
+t0 = time.time()
+time.sleep(3)
+l.accept()[0].close()
+c, _ = l.accept()
+print("accepted after %.1f s" % (time.time() - t0), flush=True)
+time.sleep(20)' "$T/slow.port" "$T/slow.go"
+wait_for 10 test -s "$T/slow.port"
+touch "$T/slow.go"
+t0=$(date +%s%N)
+LD_PRELOAD=$SHIM_PRELOAD RELAY_HOST=127.0.0.1 RELAY_PORT=$(cat "$T/slow.port") \
+    RELAY_SECRET_FILE=$T/deadline.secret RELAY_TIMEOUT=5 RELAY_FASTOPEN=0 \
+    timeout 30 "$TBIN/shim_server" -m poll -l "127.0.0.1:$(free_port)" \
+    >"$T/slow.srv" 2>&1
+ms=$((($(date +%s%N) - t0) / 1000000))
+after=$(sed -n 's/^accepted after \([0-9]*\)\..*/\1/p' "$T/slow.out")
+note "deadline: listen() failed after $ms ms; the relay $(cat "$T/slow.out")"
+check "deadline: listen() fails with ETIMEDOUT" \
+    grep -q '^shim_server: listen: Connection timed out' "$T/slow.srv"
+if [ -n "$after" ] && [ "$after" -ge 3 ]; then
+	check "deadline: within RELAY_TIMEOUT=5 s of the start, though connect() took ${after}+ s" \
+	    test "$ms" -lt 6500
+else
+	fail "deadline: connect() was held back by the full accept queue"
+fi
+
 # --- errno on pass-through paths ---------------------------------------------
 LD_PRELOAD=$SHIM_PRELOAD RELAY_HOST=127.0.0.1 RELAY_PORT=1 RELAY_PORTS=9 \
     "$TBIN/errno_check" >"$T/errno.out" 2>&1
