@@ -4,7 +4,7 @@
  * accept their clients and manage their processes.
  *
  *   shim_server [-m MODE] [-n N] [-a full|small|null] -l ADDR [-l ADDR]...
- *               [-d PIDFILE] [-c [-L ADDR]] [-r|-R] [-x] [-X] [-C]
+ *               [-d PIDFILE] [-c [-L ADDR]] [-r|-R] [-x] [-X] [-C] [-k N]
  *
  * -m accept   blocking accept() on the first listener (the default)
  *    accept4  blocking accept4(SOCK_NONBLOCK | SOCK_CLOEXEC)
@@ -17,6 +17,7 @@
  *             (SOCK_CLOEXEC) once per wake-up; meant with -n worker
  *             processes
  *    threads  -n threads blocking in accept() on the first listener
+ *    never    never accepts: listens, then sleeps
  * -n N        worker processes (threads with -m threads) after listen()
  * -a          the address accept() gets: a sockaddr_storage (full), a
  *             4-byte buffer (small: must be truncated, the full length
@@ -34,6 +35,9 @@
  * -x          re-exec itself after listen(); the listeners are inherited
  * -X          per client: fork, and the child re-execs itself to serve it
  * -P          SO_REUSEPORT on every listener (nginx "reuseport")
+ * -k N        the first N connections are taken with the raw accept4
+ *             system call, past the shim, and closed (as a process
+ *             without the library would); "STOLE" is printed for each
  * -C          after listen(), close every fd above 2 but the listeners
  *             (as a daemon sheds what it inherited), then open a socket
  *             pair on the lowest free numbers with 5 unread bytes in it;
@@ -84,10 +88,11 @@ enum ss_mode {
 	SS_EPOLLET,
 	SS_EPOLLEX,
 	SS_THREADS,
+	SS_NEVER,
 };
 
 static const char *const ss_mode_names[] = {"accept", "accept4", "poll",
-    "select", "epoll", "epollet", "epollex", "threads"};
+    "select", "epoll", "epollet", "epollex", "threads", "never"};
 
 static struct {
 	enum ss_mode mode;
@@ -104,6 +109,7 @@ static struct {
 	int reap;
 	int reexec;
 	int exec_per_conn;
+	int steal; /* -k */
 	char **argv;
 } ss;
 
@@ -125,7 +131,7 @@ ss_usage(void)
 	fprintf(stderr,
 	    "usage: shim_server [-m mode] [-n N] [-a full|small|"
 	    "null] -l ADDR... [-d pidfile] [-c [-L ADDR]] [-r|-R] "
-	    "[-x] [-X] [-C] [-P]\n");
+	    "[-x] [-X] [-C] [-P] [-k N]\n");
 	exit(2);
 }
 
@@ -371,6 +377,16 @@ ss_accept_one(int i, int use4, int flags)
 	char info[560], peer[160] = "-", lstr[160] = "-", gpstr[160] = "-";
 	int fd, fam = -1, guard = 1, nb, cloexec, fl;
 
+	if (ss.steal > 0) {
+		fd = (int)syscall(SYS_accept4, ss.fds[i], NULL, NULL, 0);
+		if (fd == -1)
+			return -1;
+		ss.steal--;
+		close(fd);
+		printf("STOLE\n");
+		fflush(stdout);
+		return 0;
+	}
 	memset(buf, SS_GUARD, sizeof(buf));
 	given = ss.addr_style == 1 ? 4 : (socklen_t)sizeof(buf);
 	len = given;
@@ -563,6 +579,9 @@ ss_loop(void)
 		for (;;)
 			pause();
 	}
+	case SS_NEVER:
+		for (;;)
+			pause();
 	}
 }
 
@@ -642,7 +661,7 @@ ss_parse(int argc, char **argv, const char **inherited, int *serve_fd,
 {
 	int c;
 
-	while ((c = getopt(argc, argv, "m:n:a:l:d:cL:rRxXCPF:S:")) != -1) {
+	while ((c = getopt(argc, argv, "m:n:a:l:d:cL:rRxXCPF:S:k:")) != -1) {
 		switch (c) {
 		case 'm': {
 			size_t i;
@@ -702,6 +721,9 @@ ss_parse(int argc, char **argv, const char **inherited, int *serve_fd,
 			break;
 		case 'P':
 			ss.reuseport = 1;
+			break;
+		case 'k':
+			ss.steal = atoi(optarg);
 			break;
 		case 'F':
 			*inherited = optarg;
@@ -766,7 +788,7 @@ main(int argc, char **argv)
 		/* The listeners, in command-line order. */
 		optind = 1;
 		while (
-		    (c = getopt(argc, argv, "m:n:a:l:d:cL:rRxXCPF:S:")) != -1)
+		    (c = getopt(argc, argv, "m:n:a:l:d:cL:rRxXCPF:S:k:")) != -1)
 			if (c == 'l')
 				ss.fds[i++] = ss_listen(optarg);
 		if (ss.reexec)
