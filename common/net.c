@@ -62,9 +62,10 @@ net_listen_addr(const struct sockaddr_storage *ss, unsigned port, int backlog)
 /*
  * A literal address needs no resolver.  getaddrinfo() parses
  * /etc/gai.conf and asks netlink which families are configured even for
- * "127.0.0.1"; that code alone leaves about 150 KiB of libc mapped in an
- * idle relayd or helper.  Anything inet_pton() refuses (names, "127.1",
- * scoped "fe80::1%eth0") still goes to getaddrinfo().
+ * "127.0.0.1", code that leaves libc pages mapped in every idle relayd
+ * and helper (about 50 KiB of relayd's RSS).  Anything inet_pton()
+ * refuses (names, "127.1", scoped "fe80::1%eth0") still goes to
+ * getaddrinfo().
  */
 static int
 net_numeric(const char *host, unsigned port, struct sockaddr_storage *ss,
