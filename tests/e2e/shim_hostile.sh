@@ -12,6 +12,22 @@
 RELAY=$TOP/tests/peers/fake_relay.py
 SERVER=$TOP/tests/peers/hostile_server.py
 
+# hostile_server NAME PORTFILE RELAYED PORT...: hostile_server.py on every
+# PORT under the shim, the ports in the list RELAYED registered with the
+# relay whose control port is in PORTFILE; waits for READY.  Sets srv;
+# output in $T/NAME.out and $T/NAME.err.
+hostile_server() {
+	local name=$1 portfile=$2 relayed=$3
+	shift 3
+	LD_PRELOAD=$SHIM_PRELOAD RELAY_HOST=127.0.0.1 \
+	    RELAY_PORT=$(cat "$portfile") RELAY_PORTS=$relayed \
+	    python3 "$SERVER" "$@" >"$T/$name.out" 2>"$T/$name.err" &
+	srv=$!
+	track_pid "$srv"
+	wait_for 30 grep -q READY "$T/$name.out"
+	note "server: $(tr '\n' ' ' <"$T/$name.out")"
+}
+
 # --- registered, then a hostile relay ---------------------------------------
 spawn "$T/relay.out" python3 "$RELAY" "$T/relay.port" \
     garbage,drop,halfok,goodext
@@ -60,14 +76,7 @@ A1=$(free_port)
 A2=$(free_port)
 A3=$(free_port)
 B=$(free_port)
-LD_PRELOAD=$SHIM_PRELOAD RELAY_HOST=127.0.0.1 \
-    RELAY_PORT=$(cat "$T/relay2.port") RELAY_PORTS=$A1,$A2,$A3 \
-    python3 "$SERVER" "$A1" "$A2" "$A3" "$B" >"$T/srv2.out" \
-    2>"$T/srv2.err" &
-srv=$!
-track_pid "$srv"
-wait_for 30 grep -q READY "$T/srv2.out"
-note "server: $(tr '\n' ' ' <"$T/srv2.out")"
+hostile_server srv2 "$T/relay2.port" "$A1,$A2,$A3" "$A1" "$A2" "$A3" "$B"
 check "first registration dropped mid-handshake: listen() fails" \
     grep -q "LISTEN-FAIL $A1" "$T/srv2.out"
 check "first registration answered with no LF: listen() fails (EPROTO)" \
@@ -89,14 +98,7 @@ E1=$(free_port)
 E2=$(free_port)
 E3=$(free_port)
 E4=$(free_port)
-LD_PRELOAD=$SHIM_PRELOAD RELAY_HOST=127.0.0.1 \
-    RELAY_PORT=$(cat "$T/relay3.port") RELAY_PORTS=$E1,$E2,$E3,$E4 \
-    python3 "$SERVER" "$E1" "$E2" "$E3" "$E4" >"$T/srv3.out" \
-    2>"$T/srv3.err" &
-srv=$!
-track_pid "$srv"
-wait_for 30 grep -q READY "$T/srv3.out"
-note "server: $(tr '\n' ' ' <"$T/srv3.out")"
+hostile_server srv3 "$T/relay3.port" "$E1,$E2,$E3,$E4" "$E1" "$E2" "$E3" "$E4"
 check "[ERR] unsupported protocol version: ECONNREFUSED" \
     grep -q "LISTEN-FAIL $E1 ECONNREFUSED" "$T/srv3.out"
 check "[ERR] authentication failed: EACCES" \
