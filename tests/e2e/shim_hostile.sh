@@ -12,6 +12,13 @@
 RELAY=$TOP/tests/peers/fake_relay.py
 SERVER=$TOP/tests/peers/hostile_server.py
 
+# fake_relay NAME SCENARIOS: fake_relay.py, its control port in
+# $T/NAME.port, its events in $T/NAME.out.
+fake_relay() {
+	spawn "$T/$1.out" python3 "$RELAY" "$T/$1.port" "$2"
+	wait_for 10 test -s "$T/$1.port"
+}
+
 # hostile_server NAME PORTFILE RELAYED PORT...: hostile_server.py on every
 # PORT under the shim, the ports in the list RELAYED registered with the
 # relay whose control port is in PORTFILE; waits for READY.  Sets srv;
@@ -29,9 +36,7 @@ hostile_server() {
 }
 
 # --- registered, then a hostile relay ---------------------------------------
-spawn "$T/relay.out" python3 "$RELAY" "$T/relay.port" \
-    garbage,drop,halfok,goodext
-wait_for 10 test -s "$T/relay.port"
+fake_relay relay garbage,drop,halfok,goodext
 A=$(free_port)
 B=$(free_port)
 LD_PRELOAD=$SHIM_PRELOAD RELAY_HOST=127.0.0.1 RELAY_PORT=$(cat "$T/relay.port") \
@@ -70,12 +75,8 @@ check "hostile: its other listener serves" \
 note "server: $(tr '\n' ' ' <"$T/srv.out")"
 
 # --- the first registration fails: listen() fails, the server lives on -----
-spawn "$T/relay2.out" python3 "$RELAY" "$T/relay2.port" drop,huge,challenge
-wait_for 10 test -s "$T/relay2.port"
-A1=$(free_port)
-A2=$(free_port)
-A3=$(free_port)
-B=$(free_port)
+fake_relay relay2 drop,huge,challenge
+read -r A1 A2 A3 B <<<"$(free_port) $(free_port) $(free_port) $(free_port)"
 hostile_server srv2 "$T/relay2.port" "$A1,$A2,$A3" "$A1" "$A2" "$A3" "$B"
 check "first registration dropped mid-handshake: listen() fails" \
     grep -q "LISTEN-FAIL $A1" "$T/srv2.out"
@@ -91,13 +92,8 @@ check "its other listener serves" \
 
 # --- a refusal's errno is chosen by its whole reason -------------------------
 # "unsupported protocol version" holds "port" and once gave EADDRINUSE.
-spawn "$T/relay3.out" python3 "$RELAY" "$T/relay3.port" \
-    errversion,errauth,errport,errother
-wait_for 10 test -s "$T/relay3.port"
-E1=$(free_port)
-E2=$(free_port)
-E3=$(free_port)
-E4=$(free_port)
+fake_relay relay3 errversion,errauth,errport,errother
+read -r E1 E2 E3 E4 <<<"$(free_port) $(free_port) $(free_port) $(free_port)"
 hostile_server srv3 "$T/relay3.port" "$E1,$E2,$E3,$E4" "$E1" "$E2" "$E3" "$E4"
 check "[ERR] unsupported protocol version: ECONNREFUSED" \
     grep -q "LISTEN-FAIL $E1 ECONNREFUSED" "$T/srv3.out"
