@@ -16,7 +16,6 @@ pipe_pool_init(struct pipe_pool *pool, size_t cap, int no_splice)
 	pool->pipes = NULL;
 	pool->count = 0;
 	pool->cap = cap;
-	pool->pipe_size = 0;
 	pool->no_splice = no_splice;
 	pool->in_use = 0;
 	pool->bufs_in_use = 0;
@@ -26,8 +25,8 @@ void
 pipe_pool_free(struct pipe_pool *pool)
 {
 	for (size_t i = 0; i < pool->count; i++) {
-		close(pool->pipes[i][0]);
-		close(pool->pipes[i][1]);
+		close(pool->pipes[i].fd[0]);
+		close(pool->pipes[i].fd[1]);
 	}
 	free(pool->pipes);
 	pool->pipes = NULL;
@@ -35,24 +34,27 @@ pipe_pool_free(struct pipe_pool *pool)
 }
 
 static int
-pipe_pool_get(struct pipe_pool *pool, int p[2])
+pipe_pool_get(struct pipe_pool *pool, int p[2], size_t *size)
 {
 	if (pool->no_splice)
 		return -1;
 	if (pool->count > 0) {
 		pool->count--;
-		p[0] = pool->pipes[pool->count][0];
-		p[1] = pool->pipes[pool->count][1];
+		p[0] = pool->pipes[pool->count].fd[0];
+		p[1] = pool->pipes[pool->count].fd[1];
+		*size = pool->pipes[pool->count].size;
 	} else {
 		int sz;
 
 		if (pipe2(p, O_NONBLOCK | O_CLOEXEC) == -1)
 			return -1;
-		/* A larger pipe halves the splice calls per megabyte. */
+		/* A larger pipe halves the splice calls per megabyte.  Past
+		 * the user's fs.pipe-user-pages-soft the kernel refuses and
+		 * the pipe keeps its default size, or less. */
 		sz = fcntl(p[1], F_SETPIPE_SZ, PUMP_PIPE_SIZE);
 		if (sz == -1)
 			sz = fcntl(p[1], F_GETPIPE_SZ);
-		pool->pipe_size = sz > 0 ? sz : 65536;
+		*size = sz > 0 ? (size_t)sz : PIPE_BUF;
 	}
 	pool->in_use++;
 	return 0;
@@ -60,7 +62,7 @@ pipe_pool_get(struct pipe_pool *pool, int p[2])
 
 /* Only an empty pipe may go back: its bytes belong to one session. */
 static void
-pipe_pool_put(struct pipe_pool *pool, int p[2])
+pipe_pool_put(struct pipe_pool *pool, int p[2], size_t size)
 {
 	pool->in_use--;
 	if (pool->count == pool->cap) {
@@ -76,8 +78,9 @@ pipe_pool_put(struct pipe_pool *pool, int p[2])
 			return;
 		}
 	}
-	pool->pipes[pool->count][0] = p[0];
-	pool->pipes[pool->count][1] = p[1];
+	pool->pipes[pool->count].fd[0] = p[0];
+	pool->pipes[pool->count].fd[1] = p[1];
+	pool->pipes[pool->count].size = size;
 	pool->count++;
 }
 
@@ -85,13 +88,10 @@ pipe_pool_put(struct pipe_pool *pool, int p[2])
 static size_t
 pump_dir_room(const struct pump_dir *d)
 {
-	/* pipe_size is the pool's latest: an older pipe may be larger
-	 * (F_SETPIPE_SZ can start failing at the user's page limit). */
 	if (d->pipe[0] != -1)
-		return d->pipe_full ||
-			(size_t)d->pump->pool->pipe_size <= d->len
+		return d->pipe_full || d->pipe_size <= d->len
 		    ? 0
-		    : (size_t)d->pump->pool->pipe_size - d->len;
+		    : d->pipe_size - d->len;
 	return PUMP_BUF_SIZE - d->off - d->len;
 }
 
@@ -108,7 +108,7 @@ pump_dir_release(struct pump_dir *d)
 
 	if (d->pipe[0] != -1) {
 		if (d->len == 0) {
-			pipe_pool_put(pool, d->pipe);
+			pipe_pool_put(pool, d->pipe, d->pipe_size);
 		} else {
 			pool->in_use--;
 			close(d->pipe[0]);
@@ -130,7 +130,7 @@ pump_dir_acquire(struct pump_dir *d)
 {
 	struct pipe_pool *pool = d->pump->pool;
 
-	if (pipe_pool_get(pool, d->pipe) == 0)
+	if (pipe_pool_get(pool, d->pipe, &d->pipe_size) == 0)
 		return 0;
 	d->pipe[0] = d->pipe[1] = -1;
 	d->buf = malloc(PUMP_BUF_SIZE);
@@ -277,6 +277,11 @@ pump_rd_cb(struct ev_loop *loop, ev_io *w, int revents)
 	}
 	if (d->buf != NULL && d->len == 0)
 		d->off = 0;
+	if (pump_dir_room(d) == 0) {
+		/* A read of 0 bytes returns 0, which is EOF: never ask one. */
+		pump_dir_update(d);
+		return;
+	}
 	for (;;) {
 		size_t room = pump_dir_room(d);
 
@@ -350,6 +355,7 @@ pump_start(struct pump *pump, struct ev_loop *loop, struct pipe_pool *pool,
 		d->dst = i == 0 ? b : a;
 		d->state = PUMP_DIR_OPEN;
 		d->pipe[0] = d->pipe[1] = -1;
+		d->pipe_size = 0;
 		d->buf = NULL;
 		d->len = d->off = 0;
 		d->pipe_full = 0;

@@ -35,12 +35,18 @@
 #define PUMP_PIPE_SIZE (1024 * 1024)
 #define PUMP_BUF_SIZE (64 * 1024)
 
+/* An empty pipe and what it holds: pipes made at different times may
+ * differ (F_SETPIPE_SZ starts failing at the user's page limit). */
+struct pool_pipe {
+	int fd[2];
+	size_t size;
+};
+
 /* A per-loop cache of empty pipes (never shared between threads). */
 struct pipe_pool {
-	int (*pipes)[2];
+	struct pool_pipe *pipes;
 	size_t count;
 	size_t cap;
-	int pipe_size; /* bytes per pipe after F_SETPIPE_SZ */
 	int no_splice; /* force the read/write path (tests, -nosplice) */
 	size_t in_use; /* pipes lent out now */
 	size_t bufs_in_use;
@@ -62,8 +68,9 @@ struct pump_dir {
 	int src;
 	int dst;
 	enum pump_dir_state state;
-	int pipe[2];	/* -1 when none is borrowed */
-	char *buf;	/* read/write fallback, NULL when none */
+	int pipe[2];	  /* -1 when none is borrowed */
+	size_t pipe_size; /* what the borrowed pipe holds */
+	char *buf;	  /* read/write fallback, NULL when none */
 	size_t len;	/* bytes held in pipe or buf */
 	size_t off;	/* buf: first unsent byte */
 	int pipe_full;	/* the pipe took no more although under pipe_size */

@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
@@ -450,7 +451,7 @@ expect_pool_clean(struct fixture *fx)
 	for (size_t i = 0; i < fx->pool.count; i++) {
 		int queued = -1;
 
-		assert_int_not_equal(ioctl(fx->pool.pipes[i][0], FIONREAD,
+		assert_int_not_equal(ioctl(fx->pool.pipes[i].fd[0], FIONREAD,
 					 &queued),
 		    -1);
 		assert_int_equal(queued, 0);
@@ -651,7 +652,7 @@ stall(struct fixture *fx, size_t chunk)
 	assert_true(fx->stalled);
 	held = fx->pump.dir[0].len;
 	bound = kernel_bound(fx) +
-	    (fx->mode->no_splice ? PUMP_BUF_SIZE : (size_t)fx->pool.pipe_size);
+	    (fx->mode->no_splice ? PUMP_BUF_SIZE : fx->pump.dir[0].pipe_size);
 	if (fx->x.tx_sent > bound)
 		fail_msg("x wrote %zu bytes into a stalled pump (bound %zu)",
 		    fx->x.tx_sent, bound);
@@ -664,10 +665,11 @@ stall(struct fixture *fx, size_t chunk)
 		int qa = -1;
 
 		(void)ioctl(fx->a, FIONREAD, &qa);
-		fail_msg("pump still reads a while stalled: holds %zu of %d, "
+		fail_msg("pump still reads a while stalled: holds %zu of %zu, "
 			 "%d bytes wait in a",
 		    held,
-		    fx->mode->no_splice ? PUMP_BUF_SIZE : fx->pool.pipe_size,
+		    fx->mode->no_splice ? (size_t)PUMP_BUF_SIZE
+					: fx->pump.dir[0].pipe_size,
 		    qa);
 	}
 	assert_true(ev_is_active(&fx->pump.dir[0].wr));
@@ -729,6 +731,74 @@ test_stop_while_full(void **state)
 	/* Stopping twice is harmless. */
 	pump_stop(&fx->pump);
 	assert_int_equal(fx->pool.in_use, 0);
+}
+
+/*
+ * Pipes of different sizes in one pool: past the user's pipe page limit
+ * a new pipe stays small while older ones are 1 MiB.  A direction that
+ * holds more than a small pipe's worth in a large one must not take
+ * that size for its own: a read of no room returns 0, read as EOF, and
+ * cut the stream (x's later bytes never reached y).
+ */
+static void
+test_mixed_pipe_sizes(void **state)
+{
+	struct fixture *fx = *state;
+	const size_t sizes[2] = {4096, 1024 * 1024};
+	size_t held, seen[2] = {0, 0};
+
+	if (!fx->mode->no_splice) {
+		/* The pool hands out its last pipe first: dir 0 gets the
+		 * large one, dir 1 the small one. */
+		fx->pool.pipes = calloc(fx->pool.cap, sizeof(*fx->pool.pipes));
+		assert_non_null(fx->pool.pipes);
+		for (int i = 0; i < 2; i++) {
+			int *p = fx->pool.pipes[i].fd;
+
+			assert_int_equal(pipe2(p, O_NONBLOCK | O_CLOEXEC), 0);
+			assert_int_equal(fcntl(p[1], F_SETPIPE_SZ,
+					     (int)sizes[i]),
+			    (int)sizes[i]);
+			fx->pool.pipes[i].size = sizes[i];
+		}
+		fx->pool.count = 2;
+	}
+	/* y does not read: a -> b ends up holding bytes in the large pipe,
+	 * still reading, as x has paused. */
+	peer_send(&fx->x, fx->mode->no_splice ? 32 * 1024 : 512 * 1024, 0);
+	for (int i = 0; i < 2000 && fx->x.tx_sent < fx->x.tx_total; i++)
+		ev_run(fx->loop, EVRUN_NOWAIT);
+	for (int i = 0; i < 50; i++)
+		ev_run(fx->loop, EVRUN_NOWAIT);
+	held = fx->pump.dir[0].len;
+	if (fx->x.tx_sent < fx->x.tx_total ||
+	    (!fx->mode->no_splice &&
+		(held <= sizes[0] || !ev_is_active(&fx->pump.dir[0].rd))))
+		fail_msg("x sent %zu of %zu; the pump holds %zu bytes and %s "
+			 "reading: nothing is tested",
+		    fx->x.tx_sent, fx->x.tx_total, held,
+		    ev_is_active(&fx->pump.dir[0].rd) ? "is" : "is not");
+	/* The small pipe now serves y -> x while a -> b holds <held>. */
+	peer_read(&fx->x);
+	peer_send(&fx->y, 3 * sizes[0], 1);
+	run_until(fx, done_x_eof);
+	expect_intact(&fx->x, 3 * sizes[0]);
+	assert_int_equal(fx->dir_calls[0], 0);
+	/* x goes on sending into the stalled direction, then y reads all. */
+	peer_send(&fx->x, fx->x.tx_sent + 100000, 1);
+	peer_read(&fx->y);
+	run_until(fx, done_both_eof);
+	expect_intact(&fx->y, fx->x.tx_total);
+	expect_intact(&fx->x, 3 * sizes[0]);
+	assert_int_equal(fx->end, PUMP_END_DONE);
+	expect_pool_clean(fx);
+	/* Each pipe went back with its own size. */
+	for (size_t i = 0; i < fx->pool.count; i++)
+		for (int k = 0; k < 2; k++)
+			if (fx->pool.pipes[i].size == sizes[k])
+				seen[k]++;
+	if (!fx->mode->no_splice)
+		assert_true(seen[0] == 1 && seen[1] == 1);
 }
 
 static int
@@ -825,6 +895,7 @@ static struct mode mode_tcp_copy = {AF_INET, 1};
 	    PUMP_TEST(test_backpressure, m), \
 	    PUMP_TEST(test_backpressure_small, m), \
 	    PUMP_TEST(test_stop_while_full, m), \
+	    PUMP_TEST(test_mixed_pipe_sizes, m), \
 	    PUMP_TEST(test_write_error, m), \
 	    PUMP_TEST(test_write_error_delivers, m)
 
