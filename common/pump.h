@@ -71,11 +71,11 @@ struct pump_dir {
 	int pipe[2];	  /* -1 when none is borrowed */
 	size_t pipe_size; /* what the borrowed pipe holds */
 	char *buf;	  /* read/write fallback, NULL when none */
-	size_t len;	/* bytes held in pipe or buf */
-	size_t off;	/* buf: first unsent byte */
-	int pipe_full;	/* the pipe took no more although under pipe_size */
-	uint64_t bytes; /* total written to dst */
-	int err;	/* errno that ended the source, 0 on clean EOF */
+	size_t len;	  /* bytes held in pipe or buf */
+	size_t off;	  /* buf: first unsent byte */
+	int pipe_full;	  /* the pipe took no more although under pipe_size */
+	uint64_t bytes;	  /* total written to dst */
+	int err;	  /* errno that ended the source, 0 on clean EOF */
 	ev_io rd;
 	ev_io wr;
 };
