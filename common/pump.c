@@ -313,6 +313,7 @@ pump_rd_cb(struct ev_loop *loop, ev_io *w, int revents)
 	} else if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) {
 		/* EOF or a reset: like the original, both end the direction. */
 		d->err = n == 0 ? 0 : errno;
+		d->eof = n == 0;
 		d->state = PUMP_DIR_DRAIN;
 	}
 	(void)pump_dir_flush(d);
@@ -361,6 +362,7 @@ pump_start(struct pump *pump, struct ev_loop *loop, struct pipe_pool *pool,
 		d->pipe_full = 0;
 		d->bytes = 0;
 		d->err = 0;
+		d->eof = 0;
 		ev_io_init(&d->rd, pump_rd_cb, d->src, EV_READ);
 		ev_io_init(&d->wr, pump_wr_cb, d->dst, EV_WRITE);
 		d->rd.data = d;

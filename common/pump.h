@@ -76,6 +76,7 @@ struct pump_dir {
 	int pipe_full;	  /* the pipe took no more although under pipe_size */
 	uint64_t bytes;	  /* total written to dst */
 	int err;	  /* errno that ended the source, 0 on clean EOF */
+	int eof;	  /* the source was read to its EOF */
 	ev_io rd;
 	ev_io wr;
 };

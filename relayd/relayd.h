@@ -90,6 +90,7 @@ TAILQ_HEAD(client_list, client);
 enum session_state {
 	SESSION_OPEN,	/* both directions flowing */
 	SESSION_HALF,	/* one direction shut, the other flowing */
+	SESSION_LINGER, /* both done; a socket kept until its peer has all */
 	SESSION_CLOSED, /* both done; about to be freed */
 };
 
@@ -115,6 +116,9 @@ struct session {
 	int data_fd;
 	ev_timer idle; /* -idle-timeout, checked lazily */
 	struct pump pump;
+	/* SESSION_LINGER: input read and dropped on these fds (-1: none). */
+	ev_io linger_io[2];
+	ev_tstamp linger_until;
 };
 LIST_HEAD(session_list, session);
 

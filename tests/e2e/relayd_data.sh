@@ -157,6 +157,66 @@ check "data: server shuts first, client reads the greeting and EOF" \
 check "data: ...and the client can still send" \
     wait_for 5 grep -q '^client-after-server-FIN$' "$T/shut.got"
 
+# The server answers 3 MiB, waits until its client's side has
+# acknowledged every byte, and closes with the client's upload unread:
+# its kernel resets the data connection.  Direct, the client gets the
+# whole answer; relayd must not reset the client's side, with the tail
+# of the answer still unsent, the moment the session ends.
+before=$(grep -c 'Serving relay requests on port' "$RELAYD_LOG")
+got=$(timeout 60 python3 - "$RELAYD_PORT" "$RELAYD_LOG" "$before" <<'PY'
+import array, fcntl, re, socket, sys, termios, threading, time
+ctl_port, log, before = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+RESP = 3 << 20
+ctl = socket.create_connection(("127.0.0.1", ctl_port), timeout=10)
+for _ in range(200):
+    ports = re.findall(r"Serving relay requests on port (\d+)", open(log).read())
+    if len(ports) > before:
+        break
+    time.sleep(0.05)
+c = socket.socket()
+c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
+c.connect(("127.0.0.1", int(ports[-1])))
+line = b""
+while not line.endswith(b"\n"):
+    line += ctl.recv(1)
+d = socket.create_connection(("127.0.0.1", int(line[5:-1])), timeout=10)
+def upload():
+    try:
+        while True:
+            c.send(b"u" * 65536)
+    except OSError:
+        pass
+threading.Thread(target=upload, daemon=True).start()
+got = [0]
+def reader():
+    try:
+        while True:
+            b = c.recv(16384)
+            if not b:
+                break
+            got[0] += len(b)
+            time.sleep(0.002)
+    except OSError:
+        pass
+d.recv(65536)
+rt = threading.Thread(target=reader)
+rt.start()
+d.sendall(b"r" * RESP)
+for _ in range(3000):
+    q = array.array("i", [0])
+    fcntl.ioctl(d, termios.TIOCOUTQ, q)
+    if q[0] == 0:
+        break
+    time.sleep(0.01)
+d.close()
+rt.join(40)
+print("%d of %d" % (got[0], RESP))
+PY
+)
+note "reset with the upload unread: the client got ${got:-nothing}"
+check "data: a server's answer survives its reset of the client's upload" \
+    test "$got" = "3145728 of 3145728"
+
 check "data: relayd alive at the end" alive "$RELAYD_PID"
 
 # The helper notices the relay going away, as the original did.
