@@ -498,7 +498,8 @@ bind(int fd, const struct sockaddr *addr, socklen_t len)
 	struct sockaddr_storage local;
 	socklen_t llen = sizeof(local);
 	unsigned share_port = 0;
-	int saved = errno, r, full;
+	int saved = errno, r, full, reuseport = 0;
+	socklen_t rlen = sizeof(reuseport);
 
 	shim_init();
 	if (!shim_cfg.active || addr == NULL ||
@@ -523,11 +524,16 @@ bind(int fd, const struct sockaddr *addr, socklen_t len)
 	l.asked_port = shim_port_of(addr);
 
 	/* SO_REUSEPORT siblings (nginx "reuseport") share one loopback port
-	 * and so one registration. */
+	 * and so one registration.  Only they: sockets that bind one port
+	 * on several addresses (asyncio's start_server with a host list)
+	 * are all bound before any listens, which SO_REUSEADDR allows on a
+	 * shared loopback port, but then all but the first listen() fail. */
+	if (getsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &reuseport, &rlen) == -1)
+		reuseport = 0;
 	pthread_mutex_lock(&shim_lock);
 	shim_reclaim_locked();
 	full = shim_nlst == SHIM_MAX_LISTENERS && shim_find(l.ino) == -1;
-	for (size_t i = 0; i < shim_nlst && l.asked_port != 0; i++)
+	for (size_t i = 0; i < shim_nlst && l.asked_port != 0 && reuseport; i++)
 		if (shim_lst[i].asked_port == l.asked_port &&
 		    shim_lst[i].asked.ss_family == addr->sa_family)
 			share_port = shim_lst[i].local_port;

@@ -87,6 +87,38 @@ else
 	fail "dual: registers"
 fi
 
+# --- one port on two addresses, every socket bound before any listens ---------------
+# asyncio's start_server with a host list does that.  Sockets that are
+# not SO_REUSEPORT siblings must not share a loopback port: SO_REUSEADDR
+# lets them bind it, and then the second listen() failed (EADDRINUSE).
+M=$(free_port)
+cat >"$T/multi.py" <<'PY'
+import asyncio, sys
+async def answer(r, w):
+    w.write(b"hi " + await r.readline())
+    await w.drain()
+    w.close()
+async def main():
+    srv = await asyncio.start_server(answer, host=["127.0.0.1", "127.0.0.2"],
+                                     port=int(sys.argv[1]))
+    print("LISTENING", len(srv.sockets), flush=True)
+    await asyncio.sleep(60)
+asyncio.run(main())
+PY
+shim_run multi python3 "$T/multi.py" "$M"
+if pub=$(shim_public multi); then
+	check "multi: both addresses listen" \
+	    wait_for 10 grep -qx 'LISTENING 2' "$T/multi.out"
+	check "multi: a client is served through the relay" \
+	    test "$(timeout 10 python3 -c 'import socket, sys
+c = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5)
+c.sendall(b"there\n")
+print(c.recv(100).decode().strip())' "$(port_of "$pub")")" = "hi there"
+else
+	fail "multi: registers"
+fi
+shim_stop multi "$SPID"
+
 # --- AF_UNIX listener next to a TCP one ------------------------------------------
 R0=$(regs)
 shim_run unix "$SSRV" -m poll -l "0.0.0.0:$(free_port)" -l "unix:$T/u.sock"
