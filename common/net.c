@@ -279,6 +279,16 @@ net_tune(int fd)
 }
 
 unsigned
+net_addr_port(const struct sockaddr_storage *ss)
+{
+	if (ss->ss_family == AF_INET6)
+		return ntohs(((const struct sockaddr_in6 *)ss)->sin6_port);
+	if (ss->ss_family == AF_INET)
+		return ntohs(((const struct sockaddr_in *)ss)->sin_port);
+	return 0;
+}
+
+unsigned
 net_local_port(int fd)
 {
 	struct sockaddr_storage ss;
@@ -286,11 +296,7 @@ net_local_port(int fd)
 
 	if (getsockname(fd, (struct sockaddr *)&ss, &len) == -1)
 		return 0;
-	if (ss.ss_family == AF_INET6)
-		return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-	if (ss.ss_family == AF_INET)
-		return ntohs(((struct sockaddr_in *)&ss)->sin_port);
-	return 0;
+	return net_addr_port(&ss);
 }
 
 static const char *

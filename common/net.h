@@ -56,6 +56,8 @@ int net_set_nonblock(int fd, int on);
 void net_tune(int fd);
 /* net_local_port: the port <fd> is bound to, or 0. */
 unsigned net_local_port(int fd);
+/* net_addr_port: the port of an AF_INET or AF_INET6 address, or 0. */
+unsigned net_addr_port(const struct sockaddr_storage *ss);
 /* net_peer_str / net_local_str: "ip:port" into <buf>, "?" on error. */
 const char *net_peer_str(int fd, char *buf, size_t len);
 const char *net_local_str(int fd, char *buf, size_t len);

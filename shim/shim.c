@@ -104,6 +104,7 @@ struct shim_listener {
 	int registered;
 	char public[300];
 	uint64_t hino;		       /* names the helper's socket */
+	unsigned hport;		       /* ... with this loopback port */
 	uint8_t token[WAKE_TOKEN_LEN]; /* what the helper's wakes carry */
 	int qfd;		       /* the helper's queue, or -1 */
 	uint64_t qino;		       /* its inode: the fd may be reused */
@@ -556,6 +557,7 @@ bind(int fd, const struct sockaddr *addr, socklen_t len)
 		return -1;
 	if (real_getsockname(fd, (struct sockaddr *)&local, &llen) == 0)
 		l.local_port = shim_port_of((struct sockaddr *)&local);
+	l.hport = l.local_port;
 
 	pthread_mutex_lock(&shim_lock);
 	r = shim_find(l.ino);
@@ -810,6 +812,55 @@ shim_register(struct shim_listener *l, int fd, int backlog)
 	return 0;
 }
 
+/*
+ * A connection to the helper named by <lport> and <hino>, sending <req>;
+ * -1 if there is none of ours.  Non-blocking: a helper whose backlog is
+ * full must not hang the server's accept() or getsockname().
+ */
+static int
+shim_helper_send(unsigned lport, uint64_t hino, const struct wake_req *req)
+{
+	struct sockaddr_un sun;
+	socklen_t len = wake_sock_addr(&sun, lport, hino);
+	struct ucred cred;
+	socklen_t clen = sizeof(cred);
+	int s =
+	    socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+
+	if (s == -1)
+		return -1;
+	/* The name is public: only a helper of our user or root is ours
+	 * (anyone could bind the name of one that died). */
+	if (connect(s, (struct sockaddr *)&sun, len) == 0 &&
+	    getsockopt(s, SOL_SOCKET, SO_PEERCRED, &cred, &clen) == 0 &&
+	    (cred.uid == geteuid() || cred.uid == 0) &&
+	    send(s, req, sizeof(*req), MSG_NOSIGNAL) == (ssize_t)sizeof(*req))
+		return s;
+	close(s);
+	return -1;
+}
+
+/*
+ * Listener <fd>, record <l>, shares another's helper: tell the helper,
+ * which then wakes this one once the other is closed.  Best effort.
+ */
+static void
+shim_tell_sibling(const struct shim_listener *l, int fd)
+{
+	struct wake_req req;
+	socklen_t len = sizeof(req.addr);
+	int s;
+
+	memset(&req, 0, sizeof(req));
+	req.kind = WAKE_REQ_SIBLING;
+	req.ino = l->ino;
+	if (real_getsockname(fd, (struct sockaddr *)&req.addr, &len) == -1)
+		return;
+	s = shim_helper_send(l->hport, l->hino, &req);
+	if (s != -1)
+		close(s);
+}
+
 SHIM_EXPORT int
 listen(int fd, int backlog)
 {
@@ -846,11 +897,14 @@ listen(int fd, int backlog)
 			    sizeof(shim_lst[idx].public));
 			/* A SO_REUSEPORT sibling gets some of the wakes. */
 			shim_lst[idx].hino = shim_lst[i].hino;
+			shim_lst[idx].hport = shim_lst[i].hport;
 			memcpy(shim_lst[idx].token, shim_lst[i].token,
 			    WAKE_TOKEN_LEN);
 			shim_lst[idx].qfd = shim_lst[i].qfd;
 			shim_lst[idx].qino = shim_lst[i].qino;
+			l = shim_lst[idx];
 			pthread_mutex_unlock(&shim_lock);
+			shim_tell_sibling(&l, fd);
 			errno = saved;
 			return 0;
 		}
@@ -925,40 +979,27 @@ shim_loopback_listener(int fd, unsigned *lport, int *family)
 static int
 shim_attach(unsigned lport, uint64_t hino, struct wake_resp *resp, int *qfd)
 {
-	struct sockaddr_un sun;
-	socklen_t len = wake_sock_addr(&sun, lport, hino);
 	struct wake_req req;
 	struct pollfd pfd;
-	struct ucred cred;
-	socklen_t clen = sizeof(cred);
 	int s, r = -1;
 
 	*qfd = -1;
 	memset(resp, 0, sizeof(*resp));
 	memset(&req, 0, sizeof(req));
 	req.kind = WAKE_REQ_ATTACH;
-	/* Non-blocking: a helper whose backlog is full must not hang the
-	 * server's accept() or getsockname(). */
-	s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	s = shim_helper_send(lport, hino, &req);
 	if (s == -1)
 		return -1;
 	pfd.fd = s;
 	pfd.events = POLLIN;
-	/* The name is public: only a helper of our user or root is ours
-	 * (anyone could bind the name of one that died). */
-	if (connect(s, (struct sockaddr *)&sun, len) == 0 &&
-	    getsockopt(s, SOL_SOCKET, SO_PEERCRED, &cred, &clen) == 0 &&
-	    (cred.uid == geteuid() || cred.uid == 0) &&
-	    send(s, &req, sizeof(req), MSG_NOSIGNAL) == (ssize_t)sizeof(req)) {
-		do {
-			r = poll(&pfd, 1, SHIM_HELPER_WAIT_MS);
-		} while (r == -1 && errno == EINTR);
-		r = r == 1 &&
-			fdpass_recv(s, resp, sizeof(*resp), qfd, 1) ==
-			    (ssize_t)sizeof(*resp)
-		    ? 0
-		    : -1;
-	}
+	do {
+		r = poll(&pfd, 1, SHIM_HELPER_WAIT_MS);
+	} while (r == -1 && errno == EINTR);
+	r = r == 1 &&
+		fdpass_recv(s, resp, sizeof(*resp), qfd, 1) ==
+		    (ssize_t)sizeof(*resp)
+	    ? 0
+	    : -1;
 	close(s);
 	if (r == -1 && *qfd != -1) {
 		close(*qfd);
@@ -1033,6 +1074,7 @@ shim_adopt(int fd, uint64_t ino)
 	l.asked_len = resp.asked_len;
 	l.asked_port = shim_port_of((struct sockaddr *)&resp.asked);
 	l.local_port = lport;
+	l.hport = lport;
 	l.registered = 3;
 	memcpy(l.token, resp.token, WAKE_TOKEN_LEN);
 	l.qfd = qfd;

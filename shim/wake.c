@@ -41,6 +41,7 @@
 #define WAKE_WINDOW_MAX 128
 #define WAKE_ASKERS_MAX 32 /* shims asking at once; anyone may connect */
 #define WAKE_ASKER_TTL 2.0 /* seconds an asker has to say what it wants */
+#define WAKE_SIBLINGS_MAX 16
 
 /*
  * A client's relay connection on its way to the server.  At most
@@ -71,6 +72,12 @@ struct wake_kick {
 	struct wake_hdr hdr;
 };
 
+/* A listener that shares this helper with the one it wakes. */
+struct wake_sibling {
+	uint64_t ino;
+	struct sockaddr_storage addr; /* loopback */
+};
+
 /* A shim asking for the queue or an address. */
 struct wake_asker {
 	int fd;
@@ -98,6 +105,8 @@ static struct {
 	unsigned inflight; /* slots in SLOT_QUEUED */
 	unsigned acceptq;  /* the listener's accept queue, last seen */
 	TAILQ_HEAD(wake_slot_list, wake_slot) slots;
+	struct wake_sibling sib[WAKE_SIBLINGS_MAX];
+	unsigned nsib;
 } wk;
 
 /*
@@ -173,6 +182,17 @@ wake_slot_free(struct wake_slot *s)
 	free(s);
 }
 
+static int wake_promote(void);
+
+/* A wake was refused: the listener is closed.  Its lost wake is sent
+ * again by the sweep (no accept queue, not taken after 2 s). */
+static void
+wake_listener_gone(void)
+{
+	if (wake_promote() == -1)
+		wake_exit("the server's listener is gone");
+}
+
 static void
 wake_kick_done(int fd, int err)
 {
@@ -180,7 +200,7 @@ wake_kick_done(int fd, int err)
 	 * (the shim closes its end with the header unread: a reset). */
 	close(fd);
 	if (err == ECONNREFUSED)
-		wake_exit("the server's listener is gone");
+		wake_listener_gone();
 	else if (err != 0)
 		log_warnx("cannot wake the server for %s: %s", wk.wc.asked_str,
 		    strerror(err));
@@ -246,8 +266,10 @@ wake_kick(struct wake_slot *s)
 	if (fd == -1) {
 		int err = errno;
 
-		if (err == ECONNREFUSED)
-			wake_exit("the server's listener is gone");
+		if (err == ECONNREFUSED) {
+			wake_listener_gone();
+			return;
+		}
 		log_warnx("cannot wake the server: %s", strerror(err));
 		return;
 	}
@@ -410,6 +432,29 @@ wake_answer(int fd)
 	(void)fdpass_send(fd, &resp, sizeof(resp), q);
 }
 
+/* A sibling listener, told by a shim of our user. */
+static void
+wake_add_sibling(int fd, const struct wake_req *req)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == -1 ||
+	    (cred.uid != geteuid() && cred.uid != 0) ||
+	    (req->addr.ss_family != AF_INET &&
+		req->addr.ss_family != AF_INET6) ||
+	    req->ino == wk.wc.listener_ino)
+		return;
+	for (unsigned i = 0; i < wk.nsib; i++)
+		if (wk.sib[i].ino == req->ino)
+			return;
+	if (wk.nsib == WAKE_SIBLINGS_MAX)
+		return;
+	wk.sib[wk.nsib].ino = req->ino;
+	wk.sib[wk.nsib].addr = req->addr;
+	wk.nsib++;
+}
+
 static void
 wake_asker_free(struct wake_asker *a)
 {
@@ -434,6 +479,8 @@ wake_asker_cb(struct ev_loop *loop, ev_io *w, int revents)
 		return;
 	if (n == (ssize_t)sizeof(req) && req.kind == WAKE_REQ_ATTACH)
 		wake_answer(a->fd);
+	else if (n == (ssize_t)sizeof(req) && req.kind == WAKE_REQ_SIBLING)
+		wake_add_sibling(a->fd, &req);
 	wake_asker_free(a);
 }
 
@@ -481,12 +528,13 @@ wake_unix_cb(struct ev_loop *loop, ev_io *w, int revents)
 }
 
 /*
- * Does a socket in LISTEN state with our inode still exist?  Asks the
- * kernel through NETLINK_SOCK_DIAG, and notes the length of its accept
- * queue in wk.acceptq.  Returns 1, 0, or -1 (cannot tell).
+ * Does a socket of <family> in LISTEN state with inode <ino> on port
+ * <port> still exist?  Asks the kernel through NETLINK_SOCK_DIAG, and
+ * notes the length of its accept queue in *acceptq.  Returns 1, 0, or
+ * -1 (cannot tell).
  */
 static int
-wake_listener_alive(void)
+wake_listener_alive(int family, uint64_t ino, unsigned port, unsigned *acceptq)
 {
 	struct {
 		struct nlmsghdr nlh;
@@ -502,7 +550,7 @@ wake_listener_alive(void)
 	q.nlh.nlmsg_len = sizeof(q);
 	q.nlh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
 	q.nlh.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
-	q.req.sdiag_family = (uint8_t)wk.wc.listener.ss_family;
+	q.req.sdiag_family = (uint8_t)family;
 	q.req.sdiag_protocol = IPPROTO_TCP;
 	q.req.idiag_states = 1u << 10; /* TCP_LISTEN */
 	if (send(fd, &q, sizeof(q), 0) == -1) {
@@ -533,10 +581,10 @@ wake_listener_alive(void)
 				break;
 			}
 			m = NLMSG_DATA(h);
-			if (m->idiag_inode == wk.wc.listener_ino &&
-			    ntohs(m->id.idiag_sport) == wk.lport) {
+			if (m->idiag_inode == ino &&
+			    ntohs(m->id.idiag_sport) == port) {
 				found = 1;
-				wk.acceptq = m->idiag_rqueue;
+				*acceptq = m->idiag_rqueue;
 			}
 		}
 	}
@@ -544,11 +592,38 @@ wake_listener_alive(void)
 	return found;
 }
 
+/*
+ * The listener this helper wakes is gone: wake a sibling that still
+ * listens from now on.  Returns 0, or -1 if none is left.
+ */
+static int
+wake_promote(void)
+{
+	while (wk.nsib > 0) {
+		struct wake_sibling sib = wk.sib[--wk.nsib];
+		unsigned q = 0;
+
+		if (wake_listener_alive(sib.addr.ss_family, sib.ino,
+			net_addr_port(&sib.addr), &q) == 0)
+			continue;
+		log_debug("helper for %s: its listener is closed; waking "
+			  "another on loopback port %u",
+		    wk.wc.asked_str, net_addr_port(&sib.addr));
+		wk.wc.listener = sib.addr;
+		wk.wc.listener_ino = sib.ino;
+		wk.lport = net_addr_port(&sib.addr);
+		wk.acceptq = q;
+		return 0;
+	}
+	return -1;
+}
+
 static void
 wake_live_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	static int misses;
-	int alive = wake_listener_alive();
+	int alive = wake_listener_alive(wk.wc.listener.ss_family,
+	    wk.wc.listener_ino, wk.lport, &wk.acceptq);
 
 	(void)loop;
 	(void)w;
@@ -560,7 +635,10 @@ wake_live_cb(struct ev_loop *loop, ev_timer *w, int revents)
 		misses = 0;
 		return;
 	}
-	if (++misses >= 3)
+	if (++misses < 3)
+		return;
+	misses = 0;
+	if (wake_promote() == -1)
 		wake_exit("the server's listener is closed");
 }
 
@@ -674,12 +752,7 @@ wake_main(int ctl_fd)
 	if (pid > 0)
 		_exit(0);
 
-	if (wk.wc.listener.ss_family == AF_INET6)
-		wk.lport =
-		    ntohs(((struct sockaddr_in6 *)&wk.wc.listener)->sin6_port);
-	else
-		wk.lport =
-		    ntohs(((struct sockaddr_in *)&wk.wc.listener)->sin_port);
+	wk.lport = net_addr_port(&wk.wc.listener);
 	if (wake_unix_listen() == -1) {
 		char msg[128];
 

@@ -74,12 +74,18 @@ enum wake_req_kind {
 	 * helper's user, the answer also carries the token and the queue
 	 * (SCM_RIGHTS). */
 	WAKE_REQ_ATTACH = 1,
+	/* Another listener shares this helper (a v4 and a v6 one on one
+	 * port, SO_REUSEPORT siblings): once the one it wakes is closed,
+	 * wake that one.  Heeded from the helper's user and root only. */
+	WAKE_REQ_SIBLING = 2,
 };
 
 /* shim -> helper, one SOCK_SEQPACKET message on the abstract socket. */
 struct wake_req {
 	uint32_t kind;
 	uint32_t pad;
+	uint64_t ino;		      /* SIBLING: the listener's inode */
+	struct sockaddr_storage addr; /* SIBLING: its loopback address */
 };
 
 /* helper -> shim, one message. */

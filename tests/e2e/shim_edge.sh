@@ -119,6 +119,58 @@ else
 fi
 shim_stop multi "$SPID"
 
+# --- v4 and v6 on one port, and the first one closes --------------------------------
+# They share the first one's helper, which woke only that one: once it
+# was closed the helper left, and the v6 listener was unreachable.
+S=$(free_port)
+cat >"$T/sib.py" <<'PY'
+import os, select, socket, sys
+port, trigger = int(sys.argv[1]), sys.argv[2]
+v4 = socket.socket()
+v4.bind(("0.0.0.0", port))
+v4.listen(16)
+v6 = socket.socket(socket.AF_INET6)
+v6.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+v6.bind(("::", port))
+v6.listen(16)
+print("READY", flush=True)
+ls = [v4, v6]
+while True:
+    if v4 in ls and os.path.exists(trigger):
+        ls.remove(v4)
+        v4.close()
+        print("CLOSED v4", flush=True)
+    for l in select.select(ls, [], [], 0.1)[0]:
+        c, _ = l.accept()
+        c.settimeout(5)
+        line = c.recv(100)
+        c.sendall(b"%s %s" % (b"v4" if l is v4 else b"v6", line))
+        c.close()
+PY
+# sib_ask PORT: one client through the relay; prints the answer.
+sib_ask() {
+	timeout 15 python3 -c 'import socket, sys
+c = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=12)
+c.sendall(b"hello")
+print(c.recv(100).decode())' "$1" 2>/dev/null
+}
+shim_run sib python3 "$T/sib.py" "$S" "$T/sib.close"
+if pub=$(shim_public sib); then
+	check "sibling: served while both listen" \
+	    test "$(sib_ask "$(port_of "$pub")")" = "v4 hello"
+	touch "$T/sib.close"
+	wait_for 5 grep -q 'CLOSED v4' "$T/sib.out"
+	check "sibling: the first listener closed, the v6 one serves the next client" \
+	    test "$(sib_ask "$(port_of "$pub")")" = "v6 hello"
+	sleep 4 # past the helper's three liveness checks
+	check "sibling: ... and the ones after" \
+	    test "$(sib_ask "$(port_of "$pub")")" = "v6 hello"
+	check "sibling: the helper stayed" test -n "$(helpers_of sib)"
+else
+	fail "sibling: registers"
+fi
+shim_stop sib "$SPID"
+
 # --- AF_UNIX listener next to a TCP one ------------------------------------------
 R0=$(regs)
 shim_run unix "$SSRV" -m poll -l "0.0.0.0:$(free_port)" -l "unix:$T/u.sock"
