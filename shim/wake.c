@@ -134,12 +134,18 @@ wake_exit(const char *why)
 static void
 wake_verdict(const char *msg)
 {
+	int ok = strncmp(msg, "OK", 2) == 0;
+	ssize_t n;
+
 	if (wk.ctl == -1)
 		return;
-	(void)fdpass_send(wk.ctl, msg, strlen(msg),
-	    strncmp(msg, "OK", 2) == 0 ? wk.q_far : -1);
+	n = fdpass_send(wk.ctl, msg, strlen(msg), ok ? wk.q_far : -1);
 	close(wk.ctl);
 	wk.ctl = -1;
+	/* listen() gave up waiting (a slow name lookup, say) and failed:
+	 * nobody will take this registration's clients. */
+	if (ok && n == -1)
+		wake_exit("listen() no longer waits for the registration");
 }
 
 static void
