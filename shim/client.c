@@ -21,6 +21,7 @@
 
 #define RC_BACKOFF_MIN 0.2
 #define RC_BACKOFF_MAX 5.0
+#define RC_TAKEN_RETRY 0.5 /* a first registration's taken port: again */
 #define RC_DIAL_TIMEOUT 10.0
 #define RC_DIALS_MAX 1024 /* dial-backs in flight; more [NEW]s are ignored */
 
@@ -452,6 +453,30 @@ rclient_pool_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 }
 
 /*
+ * The first registration asked for a public port the relay says is
+ * taken ("port N unavailable", not outside the relay's range).  A server
+ * restarted at once (a crash, a supervisor) finds its old registration still
+ * there: the old helper notices its listener gone within about three seconds
+ * and lets the port go.  So ask again, twice a second, while RELAY_TIMEOUT
+ * lasts.  Returns 1 if a retry is on its way.
+ */
+static int
+rclient_first_port_retry(struct rclient *rc)
+{
+	if (rc->registered_once || rc->asked_port == 0 ||
+	    ev_now(rc->loop) + RC_TAKEN_RETRY >= rc->started_at + rc->timeout)
+		return 0;
+	log_debug("relay %s:%u: public port %u is taken; asking again in "
+		  "%.1fs",
+	    rc->host, rc->port, rc->asked_port, RC_TAKEN_RETRY);
+	rclient_close_fd(rc);
+	rc->state = RC_BACKOFF;
+	ev_timer_set(&rc->timer, RC_TAKEN_RETRY, 0.);
+	ev_timer_start(rc->loop, &rc->timer);
+	return 1;
+}
+
+/*
  * The relay refused the public port we asked for.  Our own old
  * registration may hold it until the relay's heartbeat notices it dead
  * (three intervals): ask again until then.  Past that, a port nobody
@@ -549,6 +574,9 @@ rclient_line(struct rclient *rc, const struct proto_msg *m)
 							: ECONNREFUSED;
 
 		snprintf(why, sizeof(why), "relay refused: %s", m->text);
+		if (err == EADDRINUSE && strstr(m->text, " unavailable") &&
+		    rclient_first_port_retry(rc))
+			break;
 		if (err == EADDRINUSE)
 			rclient_port_taken(rc);
 		rclient_lost(rc, err, why);
@@ -759,6 +787,7 @@ rclient_start(struct rclient *rc, char *err, size_t errlen)
 	rc->fd = -1;
 	rc->backoff = RC_BACKOFF_MIN;
 	rc->asked_port = rc->want_port;
+	rc->started_at = ev_now(rc->loop);
 	if (rc->timeout <= 0)
 		rc->timeout = 5.0;
 	/* What relayd's parser takes; beyond it [HELLO] would be refused

@@ -80,9 +80,10 @@ struct rclient {
 	int fd;
 	int registered_once;
 	unsigned public_port;
-	unsigned ext_ok; /* PROTO_EXT_* the relay granted */
-	int fell_back;	 /* original protocol assumed after silence */
-	int challenged;	 /* the relay asked for the secret: it has one */
+	unsigned ext_ok;      /* PROTO_EXT_* the relay granted */
+	int fell_back;	      /* original protocol assumed after silence */
+	int challenged;	      /* the relay asked for the secret: it has one */
+	ev_tstamp started_at; /* the first registration began */
 	ev_tstamp connect_at;
 	ev_tstamp registered_at;
 	unsigned asked_port;	 /* want_port as the user set it (0: any) */

@@ -112,6 +112,28 @@ check "RELAY_PUBLIC_PORT outside -port-range: EADDRINUSE, the range named" \
     bash -c "grep -q '^shim_server: listen: Address already in use' '$T/want3.err' &&
     grep -q 'outside the allowed range $LO-$HI' '$T/want3.err'"
 
+# A server killed and started again at once keeps its RELAY_PUBLIC_PORT:
+# its old helper lets the registration go within seconds, and the new
+# first registration asks again meanwhile instead of failing at once.
+PUB2=$((LO + 9))
+RELAY_HOST=127.0.0.1 RELAY_PORT=$RELAYD_PORT RELAY_PUBLIC_PORT=$PUB2 \
+    shim_run crash1 "$SSRV" -m poll -l "127.0.0.1:$(free_port)"
+if shim_ready crash1 && shim_public crash1 >/dev/null; then
+	kill -9 "$SPID"
+	RELAY_HOST=127.0.0.1 RELAY_PORT=$RELAYD_PORT RELAY_PUBLIC_PORT=$PUB2 \
+	    shim_run crash2 "$SSRV" -m poll -l "127.0.0.1:$(free_port)"
+	if pub=$(shim_public crash2); then
+		check "restarted at once: the same public port $PUB2 again" \
+		    test "$(port_of "$pub")" = "$PUB2"
+		check "... served there" ask -n 2 "$PUB2"
+	else
+		fail "restarted at once: registers again on $PUB2"
+	fi
+	shim_stop crash2 "$SPID"
+else
+	fail "RELAY_PUBLIC_PORT=$PUB2: registers"
+fi
+
 # ---- the shim's other errno values ----------------------------------------------
 RELAY_HOST=127.0.0.1 RELAY_PORT=$RELAYD_PORT RELAY_SECRET_FILE=$T/no-such \
     shim_run nosecret "$SSRV" -m poll -l "127.0.0.1:$(free_port)"
