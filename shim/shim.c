@@ -124,6 +124,7 @@ struct shim_peer {
 struct shim_wake_info {
 	int idx;
 	uint64_t hino;
+	unsigned hport; /* with hino, names the helper's socket */
 	unsigned lport;
 	unsigned asked_port;
 	int family;
@@ -931,6 +932,54 @@ listen(int fd, int backlog)
 }
 
 /*
+ * Listeners that looked like ours (loopback, TCP_DEFER_ACCEPT) but had
+ * no helper: an nginx "deferred" listener RELAY_PORTS leaves out, say.
+ * Asking again costs a connect() and a read of /proc/net/unix, on every
+ * accept() and getsockname(): once a second per listener is enough (a
+ * helper can appear later, after an exec).
+ */
+#define SHIM_NOADOPT_SLOTS 8
+static struct {
+	uint64_t ino;
+	struct timespec at;
+} shim_noadopt[SHIM_NOADOPT_SLOTS];
+static unsigned shim_noadopt_next;
+
+static int
+shim_adopt_failed_lately(uint64_t ino)
+{
+	struct timespec now;
+	int lately = 0;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	pthread_mutex_lock(&shim_lock);
+	for (unsigned i = 0; i < SHIM_NOADOPT_SLOTS; i++)
+		if (shim_noadopt[i].ino == ino &&
+		    (now.tv_sec - shim_noadopt[i].at.tv_sec) * 1000000000LL +
+			    (now.tv_nsec - shim_noadopt[i].at.tv_nsec) <
+			1000000000LL)
+			lately = 1;
+	pthread_mutex_unlock(&shim_lock);
+	return lately;
+}
+
+static void
+shim_adopt_failed(uint64_t ino)
+{
+	unsigned i;
+
+	pthread_mutex_lock(&shim_lock);
+	for (i = 0; i < SHIM_NOADOPT_SLOTS; i++)
+		if (shim_noadopt[i].ino == ino)
+			break;
+	if (i == SHIM_NOADOPT_SLOTS)
+		i = shim_noadopt_next++ % SHIM_NOADOPT_SLOTS;
+	shim_noadopt[i].ino = ino;
+	clock_gettime(CLOCK_MONOTONIC, &shim_noadopt[i].at);
+	pthread_mutex_unlock(&shim_lock);
+}
+
+/*
  * A listener the shim set up before an exec (nginx's binary upgrade,
  * sshd's re-exec) is bound to loopback and has TCP_DEFER_ACCEPT on, our
  * mark: any other loopback listener (RELAY_PORTS left it out) must not
@@ -1118,6 +1167,7 @@ shim_wake_listener(int fd, uint64_t ino, struct shim_wake_info *w)
 	if (idx != -1 && shim_lst[idx].registered > 0) {
 		w->idx = idx;
 		w->hino = shim_lst[idx].hino;
+		w->hport = shim_lst[idx].hport;
 		w->lport = shim_lst[idx].local_port;
 		w->family = shim_lst[idx].asked.ss_family;
 		w->asked_port = shim_lst[idx].asked_port;
@@ -1130,8 +1180,11 @@ shim_wake_listener(int fd, uint64_t ino, struct shim_wake_info *w)
 	pthread_mutex_unlock(&shim_lock);
 	if (idx != -1)
 		return 0;
-	if (shim_adopt(fd, ino) != -1)
-		return shim_wake_listener(fd, ino, w);
+	if (!shim_adopt_failed_lately(ino)) {
+		if (shim_adopt(fd, ino) != -1)
+			return shim_wake_listener(fd, ino, w);
+		shim_adopt_failed(ino);
+	}
 	memset(w, 0, sizeof(*w));
 	w->idx = -1;
 	w->qfd = -1;
@@ -1155,7 +1208,7 @@ shim_queue(uint64_t lino, struct shim_wake_info *w)
 	if (shim_lst[w->idx].ino == lino && shim_lst[w->idx].qfd == w->qfd)
 		shim_lst[w->idx].qfd = -1; /* not ours now: never close it */
 	pthread_mutex_unlock(&shim_lock);
-	if (shim_attach(w->lport, w->hino, &resp, &qfd) == -1 || qfd == -1)
+	if (shim_attach(w->hport, w->hino, &resp, &qfd) == -1 || qfd == -1)
 		return -1;
 	w->qfd = -1;
 	pthread_mutex_lock(&shim_lock);
