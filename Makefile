@@ -48,7 +48,7 @@ THREADS  := -pthread
 
 COMMON_SRC := common/log.c common/proto.c common/net.c common/pump.c \
 	      common/auth.c common/sha256.c common/proxyproto.c common/flags.c \
-	      common/fdpass.c common/accept_pause.c
+	      common/fdpass.c common/accept_pause.c common/linger.c
 RELAYD_SRC := $(wildcard relayd/*.c)
 HELPER_SRC := shim/helper.c shim/client.c shim/wake.c shim/standalone.c
 SHIM_SRC   := shim/shim.c

@@ -147,12 +147,14 @@ reg_dconn_free(struct dconn *d)
 }
 
 /*
- * reg_close: the one teardown path of a registration.  Listeners, the
- * control connection and every client not yet paired are closed; running
- * sessions go on (they are independent TCP streams) and forget the reg.
+ * The one teardown path of a registration.  Listeners, the control
+ * connection and every client not yet paired are closed; running sessions
+ * go on (they are independent TCP streams) and forget the reg.  With
+ * <linger>, the control connection first delivers what is queued for it
+ * (a refusal's [ERR]) through the worker's linger set.
  */
-void
-reg_close(struct reg *reg, const char *why)
+static void
+reg_teardown(struct reg *reg, const char *why, int linger)
 {
 	struct ev_loop *loop = reg->worker->loop;
 	struct client *c;
@@ -184,7 +186,16 @@ reg_close(struct reg *reg, const char *why)
 		close(reg->cl_fd);
 	if (reg->sv_fd != -1)
 		close(reg->sv_fd);
-	close(reg->ctl_fd);
+	if (linger) {
+		char tag[48];
+
+		snprintf(tag, sizeof(tag), "reg %llu: control connection",
+		    (unsigned long long)reg->id);
+		linger_close(&reg->worker->lingers, reg->ctl_fd, 0, reg->out,
+		    reg->out_len, tag);
+	} else {
+		close(reg->ctl_fd);
+	}
 	LIST_REMOVE(reg, entry);
 	stats_reg_remove(reg);
 	reg_limits_release(&reg->peer);
@@ -192,6 +203,13 @@ reg_close(struct reg *reg, const char *why)
 	 * goes only when this loop iteration is over. */
 	LIST_INSERT_HEAD(&reg->worker->dead, reg, entry);
 	ev_prepare_start(loop, &reg->worker->reap);
+}
+
+/* reg_close: end <reg> now. */
+void
+reg_close(struct reg *reg, const char *why)
+{
+	reg_teardown(reg, why, 0);
 }
 
 /* Free the registrations closed during this loop iteration. */
@@ -973,7 +991,7 @@ reg_refuse(struct reg *reg, const char *why)
 	m.type = PROTO_ERR;
 	snprintf(m.text, sizeof(m.text), "%s", why);
 	if (reg_ctl_send_msg(reg, &m) == 0)
-		reg_close(reg, why);
+		reg_teardown(reg, why, 1);
 }
 
 static void

@@ -19,6 +19,7 @@
 #include <ev.h>
 
 #include "accept_pause.h"
+#include "linger.h"
 #include "proto.h"
 #include "pump.h"
 
@@ -90,7 +91,6 @@ TAILQ_HEAD(client_list, client);
 enum session_state {
 	SESSION_OPEN,	/* both directions flowing */
 	SESSION_HALF,	/* one direction shut, the other flowing */
-	SESSION_LINGER, /* both done; a socket kept until its peer has all */
 	SESSION_CLOSED, /* both done; about to be freed */
 };
 
@@ -116,9 +116,6 @@ struct session {
 	int data_fd;
 	ev_timer idle; /* -idle-timeout, checked lazily */
 	struct pump pump;
-	/* SESSION_LINGER: input read and dropped on these fds (-1: none). */
-	ev_io linger_io[2];
-	ev_tstamp linger_until;
 };
 LIST_HEAD(session_list, session);
 
@@ -231,6 +228,7 @@ struct worker {
 	ev_prepare reap;
 	struct session_list sessions;
 	struct pipe_pool pipes;
+	struct linger_set lingers; /* closed sockets still delivering */
 };
 
 extern struct relayd_conf conf;

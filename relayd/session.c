@@ -4,14 +4,13 @@
  * owns the sockets, the original log lines and the teardown.
  */
 #include <errno.h>
-#include <linux/sockios.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "linger.h"
 #include "log.h"
 #include "net.h"
 #include "relayd.h"
@@ -28,18 +27,6 @@ session_errstr(int err, char *buf, size_t len)
 	return buf;
 }
 
-#define SESSION_LINGER_MAX 30.0 /* seconds a socket may linger, at most */
-#define SESSION_LINGER_POLL 0.1 /* how often its send queue is looked at */
-
-/* Bytes sent on <fd> that its peer has not acknowledged yet. */
-static int
-session_unacked(int fd)
-{
-	int n = 0;
-
-	return ioctl(fd, SIOCOUTQ, &n) == 0 ? n : 0;
-}
-
 static void
 session_free(struct session *s)
 {
@@ -52,109 +39,20 @@ session_free(struct session *s)
 	free(s);
 }
 
-/* Stop lingering on socket <i> (0: client, 1: server) and close it;
- * frees the session once neither lingers.  Returns 1 if it was freed. */
-static int
-session_linger_end(struct session *s, int i, const char *why)
-{
-	ev_io *w = &s->linger_io[i];
-
-	if (w->fd != -1) {
-		ev_io_stop(s->worker->loop, w);
-		log_debug("session %llu: %s socket closed after lingering: %s",
-		    (unsigned long long)s->id, i == 0 ? "client" : "server",
-		    why);
-		close(w->fd);
-		ev_io_set(w, -1, EV_READ);
-	}
-	if (s->linger_io[0].fd != -1 || s->linger_io[1].fd != -1)
-		return 0;
-	ev_timer_stop(s->worker->loop, &s->idle);
-	session_free(s);
-	return 1;
-}
-
-/* Input on a lingering socket: read and dropped, to its EOF. */
-static void
-session_linger_rd_cb(struct ev_loop *loop, ev_io *w, int revents)
-{
-	struct session *s = w->data;
-	int i = w == &s->linger_io[0] ? 0 : 1;
-	char buf[16384];
-	ssize_t n;
-
-	(void)loop;
-	(void)revents;
-	do
-		n = recv(w->fd, buf, sizeof(buf), MSG_DONTWAIT);
-	while (n > 0 || (n == -1 && errno == EINTR));
-	if (n == 0)
-		(void)session_linger_end(s, i, "end of its input");
-	else if (errno != EAGAIN && errno != EWOULDBLOCK)
-		(void)session_linger_end(s, i, strerror(errno));
-}
-
-static void
-session_linger_tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
-{
-	struct session *s = w->data;
-
-	(void)revents;
-	for (int i = 0; i < 2; i++) {
-		int fd = s->linger_io[i].fd;
-
-		if (fd != -1 && session_unacked(fd) == 0 &&
-		    session_linger_end(s, i, "its peer has every byte"))
-			return;
-		if (fd != -1 && ev_now(loop) >= s->linger_until &&
-		    session_linger_end(s, i, "linger time over"))
-			return;
-	}
-	ev_timer_set(w, SESSION_LINGER_POLL, 0.);
-	ev_timer_start(loop, w);
-}
-
-/*
- * A socket closed with input unread is reset by the kernel, and what it
- * still had to send is thrown away.  A server that answered and then
- * went, while its client was still uploading, would have its answer cut
- * short by relayd where a direct connection delivers it all: so such a
- * socket is kept, its input read and dropped, until its peer has
- * acknowledged every byte, ends its input, or SESSION_LINGER_MAX passes.
- * Returns whether socket <i> of <s> lingers.
- */
-static int
-session_linger(struct session *s, int i, int fd)
-{
-	ev_io *w = &s->linger_io[i];
-
-	if (s->pump.dir[i].eof || session_unacked(fd) == 0)
-		return 0;
-	ev_io_init(w, session_linger_rd_cb, fd, EV_READ);
-	w->data = s;
-	ev_io_start(s->worker->loop, w);
-	log_debug("session %llu: %s socket lingers: %d bytes unacknowledged",
-	    (unsigned long long)s->id, i == 0 ? "client" : "server",
-	    session_unacked(fd));
-	return 1;
-}
-
 /*
  * The one teardown path.  Stops the pump before closing the sockets
- * (libev must never watch a closed fd), then frees, unless <linger> and
- * a socket must first deliver what it holds (session_linger).
+ * (libev must never watch a closed fd), then frees.  With <linger>, a
+ * socket that still has bytes to deliver is handed to the worker's
+ * linger set rather than closed (common/linger.h): a server that
+ * answered and went while its client was still uploading would have its
+ * answer cut short by relayd, where a direct connection delivers it all.
  */
 static void
 session_teardown(struct session *s, const char *why, int linger)
 {
 	struct pump *p = &s->pump;
-	int fds[2] = {s->client_fd, s->data_fd}, lingering = 0;
+	int fds[2] = {s->client_fd, s->data_fd};
 
-	if (s->state == SESSION_LINGER) {
-		if (!session_linger_end(s, 0, why))
-			(void)session_linger_end(s, 1, why);
-		return;
-	}
 	if (s->state == SESSION_CLOSED)
 		return;
 	ev_timer_stop(s->worker->loop, &s->idle);
@@ -166,22 +64,18 @@ session_teardown(struct session *s, const char *why, int linger)
 	    (unsigned long long)s->id, why, (unsigned long long)p->dir[0].bytes,
 	    (unsigned long long)p->dir[1].bytes);
 	for (int i = 0; i < 2; i++) {
-		ev_io_init(&s->linger_io[i], session_linger_rd_cb, -1, EV_READ);
-		if (linger && session_linger(s, i, fds[i]))
-			lingering = 1;
-		else
+		char tag[48];
+
+		if (!linger) {
 			close(fds[i]);
+			continue;
+		}
+		snprintf(tag, sizeof(tag), "session %llu: %s socket",
+		    (unsigned long long)s->id, i == 0 ? "client" : "server");
+		linger_close(&s->worker->lingers, fds[i], p->dir[i].eof, NULL,
+		    0, tag);
 	}
-	if (!lingering) {
-		session_free(s);
-		return;
-	}
-	s->state = SESSION_LINGER;
-	s->linger_until = ev_now(s->worker->loop) + SESSION_LINGER_MAX;
-	ev_timer_init(&s->idle, session_linger_tick_cb, SESSION_LINGER_POLL,
-	    0.);
-	s->idle.data = s;
-	ev_timer_start(s->worker->loop, &s->idle);
+	session_free(s);
 }
 
 /* session_close: end <s> now (relayd stopping, idle timeout). */

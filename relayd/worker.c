@@ -64,6 +64,7 @@ worker_wake_cb(struct ev_loop *loop, ev_async *a, int revents)
 		while (!LIST_EMPTY(&w->sessions))
 			session_close(LIST_FIRST(&w->sessions),
 			    "relayd is stopping");
+		linger_set_clear(&w->lingers);
 		reg_reap(w);
 		ev_break(loop, EVBREAK_ALL);
 	}
@@ -107,6 +108,7 @@ worker_start_all(unsigned n)
 		ev_prepare_init(&w->reap, worker_reap_cb);
 		w->reap.data = w;
 		LIST_INIT(&w->sessions);
+		linger_set_init(&w->lingers, w->loop);
 		pipe_pool_init(&w->pipes, 64, conf.no_splice);
 		pthread_mutex_init(&w->lock, NULL);
 		ev_async_init(&w->wake, worker_wake_cb);

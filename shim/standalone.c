@@ -19,6 +19,7 @@
 #include "client.h"
 #include "flags.h"
 #include "helper.h"
+#include "linger.h"
 #include "log.h"
 #include "net.h"
 #include "proxyproto.h"
@@ -38,6 +39,7 @@ static struct {
 	struct ev_loop *loop;
 	struct rclient rc;
 	struct pipe_pool pipes;
+	struct linger_set lingers;
 	struct sockaddr_storage to;
 	socklen_t to_len;
 	char to_str[300];
@@ -46,14 +48,28 @@ static struct {
 	unsigned live;
 } sa;
 
+/*
+ * The one teardown path.  With <linger>, a socket that still has bytes
+ * to deliver goes to the linger set instead of being closed (reset), as
+ * in relayd: the local server's answer must not be cut short because
+ * its client was still uploading when it closed.
+ */
 static void
-fwd_free(struct fwd *f)
+fwd_free(struct fwd *f, int linger)
 {
+	int fds[2] = {f->relay_fd, f->local_fd};
+
 	ev_io_stop(sa.loop, &f->io);
 	pump_stop(&f->pump);
-	close(f->relay_fd);
-	if (f->local_fd != -1)
-		close(f->local_fd);
+	for (int i = 0; i < 2; i++) {
+		if (fds[i] == -1)
+			continue;
+		if (linger)
+			linger_close(&sa.lingers, fds[i], f->pump.dir[i].eof,
+			    NULL, 0, i == 0 ? "relay socket" : "local socket");
+		else
+			close(fds[i]);
+	}
 	sa.live--;
 	free(f);
 }
@@ -67,7 +83,7 @@ fwd_pump_cb(struct pump *p, int dir, enum pump_end end, int err)
 		return;
 	if (end == PUMP_END_ERROR)
 		log_debug("session aborted: %s", strerror(err));
-	fwd_free(f);
+	fwd_free(f, 1);
 }
 
 static void
@@ -115,7 +131,7 @@ fwd_connected_cb(struct ev_loop *loop, ev_io *w, int revents)
 	}
 	if (err != 0) {
 		log_warnx("cannot connect to %s: %s", sa.to_str, strerror(err));
-		fwd_free(f);
+		fwd_free(f, 0);
 		return;
 	}
 	net_tune(f->local_fd);
@@ -145,7 +161,7 @@ sa_data(struct rclient *rc, int fd, const struct sockaddr_storage *from)
 	f->io.data = f;
 	if (f->local_fd == -1) {
 		log_warn("cannot connect to %s", sa.to_str);
-		fwd_free(f);
+		fwd_free(f, 0);
 		return;
 	}
 	/* Both ends are ours: urgent data goes through, in order. */
@@ -297,6 +313,7 @@ standalone_main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	sa.loop = ev_default_loop(EVFLAG_AUTO);
 	pipe_pool_init(&sa.pipes, 16, 0);
+	linger_set_init(&sa.lingers, sa.loop);
 	sa.rc.loop = sa.loop;
 	sa.rc.ops = &ops;
 	sa.rc.ext = !original;
@@ -313,6 +330,7 @@ standalone_main(int argc, char **argv)
 	ev_signal_start(sa.loop, &s_int);
 	ev_run(sa.loop, 0);
 	rclient_stop(&sa.rc);
+	linger_set_clear(&sa.lingers);
 	pipe_pool_free(&sa.pipes);
 	return 0;
 }

@@ -13,11 +13,19 @@ Every mode is bounded in time; a mode exits 0 when its check held and 1
   srv-late-reply PORTFILE               server: read to EOF, then reply
   srv-shut-first PORTFILE LOG           server: greet, shut write, then
                   append what the client sends to LOG
+  srv-reset PORTFILE BYTES              server: on the client's first
+                  bytes answer BYTES, wait until they are acknowledged, and
+                  close with the upload unread (the kernel resets it)
+  upload-read HOST PORT BYTES           client: upload without end while
+                  reading slowly; exit 0 if BYTES arrived before EOF
 """
+import array
+import fcntl
 import hashlib
 import os
 import socket
 import sys
+import termios
 import threading
 import time
 
@@ -220,8 +228,57 @@ def cmd_srv_shut_first(args):
     serve(args[0], handler)
 
 
+def cmd_srv_reset(args):
+    size = int(args[1])
+
+    def handler(c):
+        c.recv(65536)
+        c.sendall(b"r" * size)
+        for _ in range(int(DEADLINE * 100)):
+            q = array.array("i", [0])
+            fcntl.ioctl(c, termios.TIOCOUTQ, q)
+            if q[0] == 0:
+                break
+            time.sleep(0.01)
+        c.close()
+
+    serve(args[0], handler)
+
+
+def cmd_upload_read(args):
+    want = int(args[2])
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
+    s.settimeout(DEADLINE)
+    s.connect((args[0], int(args[1])))
+
+    def upload():
+        try:
+            while True:
+                s.send(b"u" * 65536)
+        except OSError:
+            pass
+
+    threading.Thread(target=upload, daemon=True).start()
+    got = 0
+    try:
+        while got < want:
+            b = s.recv(16384)
+            if not b:
+                break
+            got += len(b)
+            time.sleep(0.002)
+    except OSError as e:
+        die("%d of %d bytes, then %s" % (got, want, e))
+    if got != want:
+        die("%d of %d bytes, then EOF" % (got, want))
+    print("%d of %d bytes" % (got, want))
+
+
 def main():
     run(__doc__, {
+        "srv-reset": cmd_srv_reset,
+        "upload-read": cmd_upload_read,
         "echo": cmd_echo,
         "many": cmd_many,
         "seq": cmd_seq,
