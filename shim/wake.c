@@ -650,17 +650,32 @@ wake_live_cb(struct ev_loop *loop, ev_timer *w, int revents)
 
 /*
  * Take back from the queue the clients that waited there longer than
- * WAKE_SLOT_TTL (the oldest, at its head) and close them.  The first
- * live one met goes back to the tail: any wake may take any client.
+ * WAKE_SLOT_TTL, and close them.  Only the queue's head can be read, so
+ * the whole queue goes round once: the live ones go back to the tail in
+ * the order they came, and the queue stays in the order of the slots.
+ * (Putting back just the first live one and stopping reordered it: a
+ * later drain stopped at a younger client before reaching the expired
+ * one, which the sweep then called dropped while the server could still
+ * take it.)  Messages a server takes meanwhile only shorten the round,
+ * which never reads more than one message per queued slot.
  */
 static void
 wake_drain(ev_tstamp now)
 {
 	struct wake_msg m = {0};
 	struct wake_slot *s;
+	unsigned n = wk.inflight; /* at most one message per queued slot */
+	uint64_t first = 0;	  /* the first put back; ids start at 1 */
 	int fd;
 
-	for (unsigned i = 0; i <= wk.inflight; i++) {
+	for (unsigned i = 0; i < n; i++) {
+		/* Back at the first one put back: the round is over.  A
+		 * peek without a control buffer leaves the descriptor. */
+		if (first != 0 &&
+		    (recv(wk.q_far, &m, sizeof(m), MSG_PEEK | MSG_DONTWAIT) !=
+			    (ssize_t)sizeof(m) ||
+			m.id == first))
+			return;
 		if (fdpass_recv(wk.q_far, &m, sizeof(m), &fd, 1) !=
 		    (ssize_t)sizeof(m)) {
 			if (fd != -1)
@@ -670,12 +685,20 @@ wake_drain(ev_tstamp now)
 		if (fd == -1)
 			continue;
 		s = wake_slot_find(m.id);
-		if (s != NULL && now - s->at <= WAKE_SLOT_TTL) {
-			(void)fdpass_send(wk.q_near, &m, sizeof(m), fd);
-			close(fd);
-			return;
+		if (s == NULL || now - s->at > WAKE_SLOT_TTL) {
+			close(fd); /* its slot goes, logged, in the sweep */
+			continue;
 		}
-		close(fd); /* its slot goes, logged, in the sweep */
+		/* The message just taken out left room for it. */
+		if (fdpass_send(wk.q_near, &m, sizeof(m), fd) == -1) {
+			log_warnx("cannot hand a client to the server for "
+				  "%s: %s",
+			    wk.wc.asked_str, strerror(errno));
+			wake_slot_free(s);
+		} else if (first == 0) {
+			first = m.id;
+		}
+		close(fd);
 	}
 }
 
@@ -689,9 +712,11 @@ wake_sweep_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	(void)w;
 	(void)revents;
 	wake_acks();
-	s = TAILQ_FIRST(&wk.slots);
-	if (s != NULL && s->state == SLOT_QUEUED && now - s->at > WAKE_SLOT_TTL)
-		wake_drain(now);
+	TAILQ_FOREACH(s, &wk.slots, entry)
+		if (s->state == SLOT_QUEUED && now - s->at > WAKE_SLOT_TTL) {
+			wake_drain(now);
+			break;
+		}
 	for (s = TAILQ_FIRST(&wk.slots); s != NULL; s = next) {
 		next = TAILQ_NEXT(s, entry);
 		if (now - s->at > WAKE_SLOT_TTL) {

@@ -2,18 +2,21 @@
 # shim_queue.sh - the helper's queue of relayed clients, over time: a wake
 # taken by someone who is not the shim (a process without the library)
 # is sent again after 2 s and the client is still served; a client the
-# server never accepts is taken back and closed after 30 s, with a line
-# in the server's stderr, and the helper goes on serving.
+# server does not accept is taken back and closed after 30 s, with a line
+# in the server's stderr, and the helper goes on serving; once the server
+# accepts again it gets the client still waiting, never one dropped.
 . "$(dirname "$0")/lib.sh"
 . "$TOP/tests/fixtures/shim_lib.sh"
 
 shim_need_build
 shim_relayd
 
-# wait_eof HOST:PORT: connect, send a line, print the seconds until the
-# relay closes the connection and how many bytes came before that.
+# wait_eof HOST:PORT [DELAY]: DELAY seconds on, connect, send a line,
+# print the seconds until the relay closes the connection and how many
+# bytes came before that.
 wait_eof() {
 	python3 -c 'import socket, sys, time
+time.sleep(float(sys.argv[2]))
 h, p = sys.argv[1].rsplit(":", 1)
 s = socket.create_connection((h, int(p)), timeout=5)
 s.sendall(b"anyone?\n")
@@ -27,20 +30,29 @@ try:
         got += len(b)
 except OSError as e:
     print("error", e)
-print("eof after %d s, %d bytes" % (time.time() - t0, got))' "$1"
+print("eof after %d s, %d bytes" % (time.time() - t0, got))' "$1" "${2:-0}"
 }
 
-# --- a server that never accepts: the client goes after 30 s ----------------
-# Started first: the other checks run while it waits.
+# --- a server that stops accepting: its clients go after 30 s ---------------
+# Started first: the other checks run while it waits.  Three clients come
+# 0, 3 and 8 s apart.  The helper drops each after 30 s in the queue; once
+# it has dropped two, the server accepts again (SIGUSR1) and must get the
+# third, never the second (the helper once put the first live client it
+# met behind the others when dropping one, so the next drop missed its
+# client, which stayed queued for the server to take).
 shim_run never "$SSRV" -m never -l "127.0.0.1:$(free_port)"
 NEVER_PID=$SPID
+NEVER_CLIENTS=
 if pub=$(shim_public never); then
-	wait_eof "$pub" >"$T/never.client" 2>&1 &
-	NEVER_CLIENT=$!
-	track_pid "$NEVER_CLIENT"
+	i=0
+	for delay in 0 3 8; do
+		i=$((i + 1))
+		wait_eof "$pub" "$delay" >"$T/never$i.client" 2>&1 &
+		NEVER_CLIENTS="$NEVER_CLIENTS $!"
+		track_pid "$!"
+	done
 else
 	fail "never: registers"
-	NEVER_CLIENT=
 fi
 
 # --- a wake taken past the shim is sent again --------------------------------
@@ -65,17 +77,30 @@ else
 fi
 shim_stop steal "$STEAL_PID"
 
-# --- back to the server that never accepts ----------------------------------
-if [ -n "$NEVER_CLIENT" ]; then
-	wait_for 50 gone "$NEVER_CLIENT"
-	note "never: the client saw $(cat "$T/never.client")"
-	secs=$(sed -n 's/^eof after \([0-9]*\) s.*/\1/p' "$T/never.client")
-	check "never: the client is closed after 30 s, not before (${secs:-no EOF} s)" \
-	    test -n "$secs" -a "${secs:-0}" -ge 29 -a "${secs:-0}" -le 40
-	check "never: ... having got nothing" \
-	    grep -q ', 0 bytes$' "$T/never.client"
-	check "never: the helper says why" grep -q \
-	    'did not accept a client within 30s; dropped it' "$T/never.err"
+# --- back to the server that does not accept --------------------------------
+if [ -n "$NEVER_CLIENTS" ]; then
+	if wait_for 45 count_ge 2 'dropped it' "$T/never.err"; then
+		kill -USR1 "$NEVER_PID"
+	else
+		fail "never: the helper drops the first two clients"
+	fi
+	# shellcheck disable=SC2086
+	wait_for 50 gone $NEVER_CLIENTS
+	for i in 1 2 3; do
+		note "never: client $i saw $(cat "$T/never$i.client")"
+	done
+	for i in 1 2; do
+		secs=$(sed -n 's/^eof after \([0-9]*\) s.*/\1/p' "$T/never$i.client")
+		check "never: client $i is closed after 30 s, not before (${secs:-no EOF} s)" \
+		    test -n "$secs" -a "${secs:-0}" -ge 29 -a "${secs:-0}" -le 40
+		check "never: ... having got nothing (the server never had it)" \
+		    grep -q ', 0 bytes$' "$T/never$i.client"
+	done
+	check "never: the client still waiting is served once the server accepts" \
+	    grep -q 'eof after [0-9]* s, [1-9][0-9]* bytes$' "$T/never3.client"
+	check "never: the helper says why, once for each dropped client" \
+	    test "$(grep -c 'did not accept a client within 30s; dropped it' \
+		"$T/never.err")" = 2
 	check "never: the server is untouched" alive "$NEVER_PID"
 fi
 shim_stop never "$NEVER_PID"

@@ -17,7 +17,8 @@
  *             (SOCK_CLOEXEC) once per wake-up; meant with -n worker
  *             processes
  *    threads  -n threads blocking in accept() on the first listener
- *    never    never accepts: listens, then sleeps
+ *    never    never accepts: listens, then sleeps until SIGUSR1, and
+ *             from then on accepts as "accept" does
  * -n N        worker processes (threads with -m threads) after listen()
  * -a          the address accept() gets: a sockaddr_storage (full), a
  *             4-byte buffer (small: must be truncated, the full length
@@ -550,6 +551,19 @@ static void
 ss_loop(void)
 {
 	switch (ss.mode) {
+	case SS_NEVER: {
+		sigset_t usr1;
+		int sig;
+
+		/* The test, not a timer, says when the server is back: it
+		 * waits for the helper to have dropped what it should. */
+		sigemptyset(&usr1);
+		sigaddset(&usr1, SIGUSR1);
+		pthread_sigmask(SIG_BLOCK, &usr1, NULL);
+		while (sigwait(&usr1, &sig) != 0)
+			;
+	}
+		/* FALLTHROUGH */
 	case SS_ACCEPT:
 	case SS_ACCEPT4:
 		for (;;)
@@ -579,9 +593,6 @@ ss_loop(void)
 		for (;;)
 			pause();
 	}
-	case SS_NEVER:
-		for (;;)
-			pause();
 	}
 }
 
