@@ -399,6 +399,7 @@ reg_mark_announced(struct reg *reg, struct client *c)
 	c->since = ev_now(reg->worker->loop);
 	TAILQ_INSERT_TAIL(&reg->announced, c, entry);
 	reg->nannounced++;
+	reg->new_sent = 1;
 	log_debug("reg %llu: client %s announced", (unsigned long long)reg->id,
 	    c->addr_str);
 	if (reg->nannounced == 1)
@@ -1002,12 +1003,14 @@ reg_on_hello(struct reg *reg, const struct proto_msg *m)
 		return;
 	}
 	/*
-	 * Clients announced in the original format before the [HELLO] got
-	 * here have raw data connections on their way: keep the original
+	 * A [NEW] of the original format sent before the [HELLO] got here,
+	 * even one already paired or timed out, settled the peer on the
+	 * original protocol (the shim's helper then ignores this [OK]), and
+	 * its data connections may still be on their way: keep the original
 	 * pairing for the whole registration, and only advertise the port.
 	 */
 	reg->ext = 0;
-	if (reg->nannounced == 0 && atomic_load(&reg->share->sessions) == 0)
+	if (!reg->new_sent)
 		reg->ext = m->ext & (PROTO_EXT_ADDR | PROTO_EXT_PIPE);
 	if (reg->ext & PROTO_EXT_PIPE)
 		reg->ext |= PROTO_EXT_ADDR;

@@ -183,6 +183,7 @@ struct reg {
 	struct client_list announced; /* CLIENT_NOTIFIED, FIFO */
 	unsigned nqueued;
 	unsigned nannounced;
+	int new_sent; /* a [NEW] went out: before a [HELLO], the original */
 	struct reg_share *share;
 	struct dconn_list dconns;
 	unsigned ndconns;  /* dconns, in every state */

@@ -380,6 +380,37 @@ def session_outlives():
 run(session_outlives)
 PY
 
+# A [HELLO] read only after a [NEW] of the original form went out (its
+# segment was lost and resent) must not switch the registration to the
+# extensions, even once that client's session is over: the shim's helper
+# has settled on the original protocol and ignores the [OK].
+pycheck late_hello <<'PY'
+def late_hello():
+    ctl, cport = register()
+    a = dial(cport)
+    sport = new_port(read_line(ctl))
+    d = dial(sport)
+    a.sendall(b"x")
+    read_n(d, 1)
+    a.close()
+    d.close()
+    time.sleep(0.3)  # the session is over
+    ctl.sendall(b"[HELLO] v=1 ka=10 ext=addr,pipe\n")
+    okline = read_line(ctl)
+    ok(okline.startswith(b"[OK] ") and b" ext=" not in okline,
+       "wire: a late [HELLO] after a finished session gets [OK] without "
+       "ext=", repr(okline))
+    b = dial(cport)
+    ok(new_port(read_line(ctl)) == sport,
+       "wire: ... and the next client is announced in the original form")
+    d2 = dial(sport)
+    b.sendall(b"late")
+    ok(read_n(d2, 4) == b"late", "wire: ... and paired by a raw dial")
+    for x in (b, d2, ctl):
+        x.close()
+run(late_hello)
+PY
+
 # A control peer that never dials back: the client is dropped after
 # -data-timeout and the next one is announced.
 start_relayd -data-timeout 2 || fail "relayd -data-timeout 2 starts"
