@@ -30,10 +30,12 @@
 #include <signal.h>
 #include <spawn.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -49,7 +51,9 @@
 
 #define SHIM_EXPORT __attribute__((visibility("default")))
 #define SHIM_MAX_LISTENERS 256
-#define SHIM_PEERS_MIN 4096   /* first size of the table indexed by fd */
+#define SHIM_PEER_CHUNK 1024  /* slots of the peers table mapped at once */
+#define SHIM_PEER_CHUNKS 4096 /* so fds below 4M can be faked */
+#define SHIM_READ_TRIES 4     /* lock-free reads before taking the lock */
 #define SHIM_WAKE_WAIT_MS 500 /* for a header, where DEFER_ACCEPT is off */
 #define SHIM_HELPER_WAIT_MS 3000
 
@@ -120,6 +124,13 @@ struct shim_peer {
 	int family;		  /* the listener's */
 };
 
+/* Its place in the table indexed by fd: <seq> is odd while <p> is being
+ * written (see shim_peer_slot). */
+struct shim_peer_slot {
+	atomic_uint seq;
+	struct shim_peer p;
+};
+
 /* What the accept hook needs to know of a listener taking wakes. */
 struct shim_wake_info {
 	int idx;
@@ -133,14 +144,53 @@ struct shim_wake_info {
 	uint64_t qino;
 };
 
+/*
+ * Re-entry.  Every hook is an async-signal-safe function (accept, bind,
+ * listen, getsockname, getpeername, execve): a signal handler may call
+ * one on a thread that is inside another, even halfway through changing
+ * the registry.  A plain mutex deadlocks there.  A recursive one, or a
+ * thread-local "inside the shim" flag that let the handler past the
+ * lock, would have it read, or change, a table its own thread left
+ * half-written (a listener being moved, the peers table being grown).
+ * Blocking signals in every hook would be correct, but it is two system
+ * calls per lock taken, and accept() took the lock twice: about 1 us
+ * more per relayed client on a 25 us path.
+ *
+ * So the registry (the listeners and the failed adoptions) is a seqlock:
+ *  - a writer (bind, listen, an adoption, a queue fetched anew: rare)
+ *    blocks every signal, takes shim_lock, and keeps shim_seq odd while
+ *    it writes.  No handler runs on a thread that is writing, so none
+ *    sees its own thread's half-written table or waits for a lock its
+ *    own thread holds;
+ *  - a reader (accept, getsockname: often) takes no lock and makes no
+ *    system call: it copies what it needs and checks that shim_seq did
+ *    not move meanwhile, else copies again.  A handler that changed the
+ *    registry under an interrupted reader just makes it copy again.
+ *    While another thread writes, or after a few changed copies, it
+ *    reads under the lock, with signals blocked as a writer does.
+ * The peers table, written on every relayed accept(), is apart and
+ * takes no lock at all (shim_peer_slot).
+ */
 static pthread_once_t shim_once = PTHREAD_ONCE_INIT;
 static pthread_mutex_t shim_lock = PTHREAD_MUTEX_INITIALIZER;
+static atomic_uint shim_seq;
+static sigset_t shim_fork_mask; /* the forking thread's, under shim_lock */
 static struct shim_listener shim_lst[SHIM_MAX_LISTENERS];
 static size_t shim_nlst;
-static struct shim_peer *shim_peers; /* indexed by fd, grown on demand */
-static size_t shim_npeers;
+static _Atomic(struct shim_peer_slot *) shim_peer_chunks[SHIM_PEER_CHUNKS];
+/* The fd MAP_ANONYMOUS wants; a variable, as cppcheck holds an mmap fd
+ * must be >= 0. */
+static int shim_anon_fd = -1;
 static int shim_addr_file_written;
 static int shim_registered_count;
+
+/* A reader's progress: see shim_read_begin. */
+struct shim_reading {
+	unsigned seq;
+	int tries;
+	int locked;
+	sigset_t old;
+};
 
 static void
 shim_log(const char *fmt, ...)
@@ -225,17 +275,211 @@ shim_find_helper(void)
 	shim_cfg.helper[0] = '\0';
 }
 
-/* A fork from another thread must not leave the registry lock held. */
+/* shim_lock with every signal blocked: taken so, it is never wanted by
+ * a handler on the thread holding it. */
 static void
-shim_atfork_prepare(void)
+shim_lock_all(sigset_t *old)
 {
+	sigset_t all;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, old);
 	pthread_mutex_lock(&shim_lock);
 }
 
 static void
-shim_atfork_release(void)
+shim_unlock_all(const sigset_t *old)
 {
 	pthread_mutex_unlock(&shim_lock);
+	pthread_sigmask(SIG_SETMASK, old, NULL);
+}
+
+/* Changing the registry: shim_write_begin, the change, shim_write_end
+ * with the same <old>.  Nothing in between may read the registry by
+ * shim_read_begin (it would wait for this very writer). */
+static void
+shim_write_begin(sigset_t *old)
+{
+	shim_lock_all(old);
+	atomic_store_explicit(&shim_seq,
+	    atomic_load_explicit(&shim_seq, memory_order_relaxed) + 1,
+	    memory_order_relaxed);
+	atomic_thread_fence(memory_order_release);
+}
+
+static void
+shim_write_end(const sigset_t *old)
+{
+	atomic_store_explicit(&shim_seq,
+	    atomic_load_explicit(&shim_seq, memory_order_relaxed) + 1,
+	    memory_order_release);
+	shim_unlock_all(old);
+}
+
+/*
+ * Reading the registry:
+ *
+ *	shim_read_begin(&rd);
+ *	do {
+ *		copy what is needed into locals, nothing else
+ *	} while (shim_read_again(&rd));
+ *
+ * A copy may be torn by a concurrent writer; it is then made again, so
+ * it must only copy, and index the tables within their bounds whatever
+ * it reads.
+ */
+static void
+shim_read_begin(struct shim_reading *rd)
+{
+	rd->tries = 0;
+	rd->locked = 0;
+	rd->seq = atomic_load_explicit(&shim_seq, memory_order_acquire);
+	if (rd->seq & 1) {
+		shim_lock_all(&rd->old);
+		rd->locked = 1;
+	}
+}
+
+static int
+shim_read_again(struct shim_reading *rd)
+{
+	unsigned now;
+
+	if (rd->locked) {
+		shim_unlock_all(&rd->old);
+		return 0;
+	}
+	atomic_thread_fence(memory_order_acquire);
+	now = atomic_load_explicit(&shim_seq, memory_order_acquire);
+	if (now == rd->seq)
+		return 0;
+	if ((now & 1) || ++rd->tries >= SHIM_READ_TRIES) {
+		shim_lock_all(&rd->old);
+		rd->locked = 1;
+	}
+	rd->seq = now;
+	return 1;
+}
+
+/*
+ * The slot of the peers table for <fd>, or NULL; <create>: map its
+ * chunk if it has none.  Chunks are mapped as needed and never moved or
+ * freed, so a reader (a signal handler, maybe) can hold a slot while
+ * another thread adds a chunk; mmap, unlike malloc, is safe in a
+ * handler.  A socket numbered above the table is not faked: its server
+ * sees the relay's address.
+ */
+static struct shim_peer_slot *
+shim_peer_slot(int fd, int create)
+{
+	size_t c = (size_t)fd / SHIM_PEER_CHUNK;
+	size_t size = SHIM_PEER_CHUNK * sizeof(struct shim_peer_slot);
+	_Atomic(struct shim_peer_slot *) *chunk;
+	struct shim_peer_slot *t, *none = NULL;
+
+	if (fd < 0 || c >= SHIM_PEER_CHUNKS)
+		return NULL;
+	chunk = &shim_peer_chunks[c];
+	t = atomic_load_explicit(chunk, memory_order_acquire);
+	if (t == NULL && create) {
+		t = mmap(NULL, size, PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_ANONYMOUS, shim_anon_fd, 0);
+		if (t == MAP_FAILED)
+			return NULL;
+		if (!atomic_compare_exchange_strong_explicit(chunk, &none, t,
+			memory_order_acq_rel, memory_order_acquire)) {
+			munmap(t, size); /* another thread mapped it first */
+			t = none;
+		}
+	}
+	return t == NULL ? NULL : &t[(size_t)fd % SHIM_PEER_CHUNK];
+}
+
+/*
+ * Take slot <s>, last seen at even <seq>, for writing.  A slot is
+ * written by the accept() that received its fd, before the server has
+ * the number, or cleared by a getpeername() that found it stale; only
+ * a server asking about an fd it has not got could make them meet, and
+ * then one of the two just does not write.  Never a wait: the other may
+ * be the code a signal handler interrupted.
+ */
+static int
+shim_peer_claim(struct shim_peer_slot *s, unsigned seq)
+{
+	if ((seq & 1) ||
+	    !atomic_compare_exchange_strong_explicit(&s->seq, &seq, seq + 1,
+		memory_order_acquire, memory_order_relaxed))
+		return 0;
+	atomic_thread_fence(memory_order_release);
+	return 1;
+}
+
+static void
+shim_peer_release(struct shim_peer_slot *s, unsigned seq)
+{
+	atomic_store_explicit(&s->seq, seq + 2, memory_order_release);
+}
+
+/* Copy slot <s> to *out, with the sequence number it had in *seq.
+ * Returns 0 if it is being written: its fd is not the server's yet. */
+static int
+shim_peer_read(struct shim_peer_slot *s, struct shim_peer *out, unsigned *seq)
+{
+	for (int i = 0; i < SHIM_READ_TRIES; i++) {
+		*seq = atomic_load_explicit(&s->seq, memory_order_acquire);
+		if (*seq & 1)
+			return 0;
+		*out = s->p;
+		atomic_thread_fence(memory_order_acquire);
+		if (atomic_load_explicit(&s->seq, memory_order_relaxed) == *seq)
+			return 1;
+	}
+	return 0;
+}
+
+/*
+ * A fork from another thread must not leave the registry lock held, nor
+ * a slot that a thread the child does not have was writing: forgotten,
+ * it would keep its fd from ever being faked again.  Signals stay
+ * blocked from prepare to release: a handler in the forking thread
+ * could otherwise want the lock that thread holds.
+ */
+static void
+shim_atfork_prepare(void)
+{
+	sigset_t old;
+
+	shim_lock_all(&old);
+	shim_fork_mask = old;
+}
+
+static void
+shim_atfork_parent(void)
+{
+	shim_unlock_all(&shim_fork_mask);
+}
+
+static void
+shim_atfork_child(void)
+{
+	for (size_t c = 0; c < SHIM_PEER_CHUNKS; c++) {
+		struct shim_peer_slot *t =
+		    atomic_load_explicit(&shim_peer_chunks[c],
+			memory_order_relaxed);
+
+		for (size_t i = 0; t != NULL && i < SHIM_PEER_CHUNK; i++) {
+			unsigned seq = atomic_load_explicit(&t[i].seq,
+			    memory_order_relaxed);
+
+			if (seq & 1) {
+				t[i].p.peer_len = 0;
+				t[i].p.asked_port = 0;
+				atomic_store_explicit(&t[i].seq, seq + 1,
+				    memory_order_relaxed);
+			}
+		}
+	}
+	shim_unlock_all(&shim_fork_mask);
 }
 
 static void
@@ -284,8 +528,8 @@ shim_do_init(void)
 	shim_cfg.debug = shim_env_int("RELAYSHIM_DEBUG", 0);
 	shim_find_helper();
 	shim_cfg.active = shim_cfg.relay_host[0] != '\0';
-	pthread_atfork(shim_atfork_prepare, shim_atfork_release,
-	    shim_atfork_release);
+	pthread_atfork(shim_atfork_prepare, shim_atfork_parent,
+	    shim_atfork_child);
 	errno = saved;
 }
 
@@ -319,7 +563,8 @@ shim_port_of(const struct sockaddr *sa)
 	return ntohs(((const struct sockaddr_in6 *)sa)->sin6_port);
 }
 
-/* Index of the listener with inode <ino>, or -1.  Lock held. */
+/* Index of the listener with inode <ino>, or -1.  In a read or write
+ * section. */
 static int
 shim_find(uint64_t ino)
 {
@@ -329,28 +574,37 @@ shim_find(uint64_t ino)
 	return -1;
 }
 
-/* The first fd of this process (from /proc/self/fd) for which <match>
- * holds, or -1. */
+/*
+ * The first fd of this process (from /proc/self/fd) for which <match>
+ * holds, or -1.  getdents64 into the stack, not opendir: a bind() from
+ * a signal handler gets here, and the code it interrupted may hold
+ * malloc's lock.
+ */
 static int
 shim_find_fd(int (*match)(int fd, uint64_t ino, void *arg), void *arg)
 {
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *e;
+	_Alignas(struct dirent64) char buf[2048];
+	int dfd = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	int found = -1;
+	ssize_t n;
 
-	if (d == NULL)
+	if (dfd == -1)
 		return -1;
-	while (found == -1 && (e = readdir(d)) != NULL) {
-		int fd = atoi(e->d_name);
-		uint64_t ino;
+	while (found == -1 && (n = getdents64(dfd, buf, sizeof(buf))) > 0) {
+		for (ssize_t off = 0; found == -1 && off < n;) {
+			struct dirent64 *e = (struct dirent64 *)(buf + off);
+			int fd = atoi(e->d_name);
+			uint64_t ino;
 
-		if (e->d_name[0] < '0' || e->d_name[0] > '9' ||
-		    fd == dirfd(d) || (ino = shim_ino(fd)) == 0)
-			continue;
-		if (match(fd, ino, arg))
-			found = fd;
+			off += e->d_reclen;
+			if (e->d_name[0] < '0' || e->d_name[0] > '9' ||
+			    fd == dfd || (ino = shim_ino(fd)) == 0)
+				continue;
+			if (match(fd, ino, arg))
+				found = fd;
+		}
 	}
-	closedir(d);
+	close(dfd);
 	return found;
 }
 
@@ -366,7 +620,7 @@ shim_is_ino(int fd, uint64_t ino, void *arg)
  * created on a reload), closing their queue unless a live sibling shares
  * it; so a long-lived server neither leaks a descriptor per closed
  * listener nor fills the table.  A listener merely moved to another
- * number (dup2) is kept under its new one.  Lock held.
+ * number (dup2) is kept under its new one.  In a write section.
  */
 static void
 shim_reclaim_locked(void)
@@ -502,6 +756,7 @@ bind(int fd, const struct sockaddr *addr, socklen_t len)
 	unsigned share_port = 0;
 	int saved = errno, r, full, reuseport = 0;
 	socklen_t rlen = sizeof(reuseport);
+	sigset_t old;
 
 	shim_init();
 	if (!shim_cfg.active || addr == NULL ||
@@ -532,14 +787,14 @@ bind(int fd, const struct sockaddr *addr, socklen_t len)
 	 * shared loopback port, but then all but the first listen() fail. */
 	if (getsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &reuseport, &rlen) == -1)
 		reuseport = 0;
-	pthread_mutex_lock(&shim_lock);
+	shim_write_begin(&old);
 	shim_reclaim_locked();
 	full = shim_nlst == SHIM_MAX_LISTENERS && shim_find(l.ino) == -1;
 	for (size_t i = 0; i < shim_nlst && l.asked_port != 0 && reuseport; i++)
 		if (shim_lst[i].asked_port == l.asked_port &&
 		    shim_lst[i].asked.ss_family == addr->sa_family)
 			share_port = shim_lst[i].local_port;
-	pthread_mutex_unlock(&shim_lock);
+	shim_write_end(&old);
 	/* Binding the loopback without a record would leave a server that
 	 * nobody can reach, and binding the asked address would expose it. */
 	if (full) {
@@ -560,7 +815,7 @@ bind(int fd, const struct sockaddr *addr, socklen_t len)
 		l.local_port = shim_port_of((struct sockaddr *)&local);
 	l.hport = l.local_port;
 
-	pthread_mutex_lock(&shim_lock);
+	shim_write_begin(&old);
 	r = shim_find(l.ino);
 	if (r == -1 && shim_nlst < SHIM_MAX_LISTENERS)
 		r = (int)shim_nlst++;
@@ -574,7 +829,7 @@ bind(int fd, const struct sockaddr *addr, socklen_t len)
 	}
 	if (r != -1)
 		shim_lst[r] = l;
-	pthread_mutex_unlock(&shim_lock);
+	shim_write_end(&old);
 	if (shim_cfg.debug)
 		shim_log("bind fd %d: asked port %u, bound loopback port %u",
 		    fd, l.asked_port, l.local_port);
@@ -868,6 +1123,7 @@ listen(int fd, int backlog)
 	struct shim_listener l;
 	uint64_t ino;
 	int saved = errno, idx, one = 1;
+	sigset_t old;
 
 	shim_init();
 	if (real_listen(fd, backlog) == -1)
@@ -875,11 +1131,11 @@ listen(int fd, int backlog)
 	if (!shim_cfg.active)
 		return 0;
 	ino = shim_ino(fd);
-	pthread_mutex_lock(&shim_lock);
+	shim_write_begin(&old);
 	idx = shim_find(ino);
 	if (idx == -1 || shim_lst[idx].registered) {
 		/* Not ours, or listen() again (nginx does, on reload). */
-		pthread_mutex_unlock(&shim_lock);
+		shim_write_end(&old);
 		errno = saved;
 		return 0;
 	}
@@ -904,18 +1160,18 @@ listen(int fd, int backlog)
 			shim_lst[idx].qfd = shim_lst[i].qfd;
 			shim_lst[idx].qino = shim_lst[i].qino;
 			l = shim_lst[idx];
-			pthread_mutex_unlock(&shim_lock);
+			shim_write_end(&old);
 			shim_tell_sibling(&l, fd);
 			errno = saved;
 			return 0;
 		}
 	}
 	l = shim_lst[idx];
-	pthread_mutex_unlock(&shim_lock);
+	shim_write_end(&old);
 
 	if (shim_register(&l, fd, backlog) == -1)
 		return -1;
-	pthread_mutex_lock(&shim_lock);
+	shim_write_begin(&old);
 	idx = shim_find(ino);
 	if (idx != -1) {
 		shim_lst[idx].registered = 1;
@@ -926,7 +1182,7 @@ listen(int fd, int backlog)
 	} else if (l.qfd != -1) {
 		close(l.qfd);
 	}
-	pthread_mutex_unlock(&shim_lock);
+	shim_write_end(&old);
 	errno = saved;
 	return 0;
 }
@@ -948,27 +1204,32 @@ static unsigned shim_noadopt_next;
 static int
 shim_adopt_failed_lately(uint64_t ino)
 {
+	struct shim_reading rd;
 	struct timespec now;
-	int lately = 0;
+	int lately;
 
 	clock_gettime(CLOCK_MONOTONIC, &now);
-	pthread_mutex_lock(&shim_lock);
-	for (unsigned i = 0; i < SHIM_NOADOPT_SLOTS; i++)
-		if (shim_noadopt[i].ino == ino &&
-		    (now.tv_sec - shim_noadopt[i].at.tv_sec) * 1000000000LL +
-			    (now.tv_nsec - shim_noadopt[i].at.tv_nsec) <
-			1000000000LL)
-			lately = 1;
-	pthread_mutex_unlock(&shim_lock);
+	shim_read_begin(&rd);
+	do {
+		lately = 0;
+		for (unsigned i = 0; i < SHIM_NOADOPT_SLOTS; i++)
+			if (shim_noadopt[i].ino == ino &&
+			    (now.tv_sec - shim_noadopt[i].at.tv_sec) *
+					1000000000LL +
+				    (now.tv_nsec - shim_noadopt[i].at.tv_nsec) <
+				1000000000LL)
+				lately = 1;
+	} while (shim_read_again(&rd));
 	return lately;
 }
 
 static void
 shim_adopt_failed(uint64_t ino)
 {
+	sigset_t old;
 	unsigned i;
 
-	pthread_mutex_lock(&shim_lock);
+	shim_write_begin(&old);
 	for (i = 0; i < SHIM_NOADOPT_SLOTS; i++)
 		if (shim_noadopt[i].ino == ino)
 			break;
@@ -976,7 +1237,7 @@ shim_adopt_failed(uint64_t ino)
 		i = shim_noadopt_next++ % SHIM_NOADOPT_SLOTS;
 	shim_noadopt[i].ino = ino;
 	clock_gettime(CLOCK_MONOTONIC, &shim_noadopt[i].at);
-	pthread_mutex_unlock(&shim_lock);
+	shim_write_end(&old);
 }
 
 /*
@@ -1066,26 +1327,40 @@ shim_attach(unsigned lport, uint64_t hino, struct wake_resp *resp, int *qfd)
 static uint64_t
 shim_helper_by_port(unsigned lport, uint64_t skip)
 {
-	char line[512], want[64];
+	char buf[2048], line[512], want[64];
 	uint64_t found = 0;
-	size_t wlen;
-	FILE *f;
+	size_t wlen, llen = 0;
+	ssize_t n;
+	int f;
 
 	wlen = (size_t)snprintf(want, sizeof(want), "@relayshim.%u.", lport);
-	f = fopen("/proc/net/unix", "re");
-	if (f == NULL)
+	/* read(), not stdio: no allocation (see shim_find_fd). */
+	f = open("/proc/net/unix", O_RDONLY | O_CLOEXEC);
+	if (f == -1)
 		return 0;
-	while (found == 0 && fgets(line, sizeof(line), f) != NULL) {
-		char *name = strstr(line, want);
-		unsigned long long ino;
-		char end;
+	while (found == 0 &&
+	    ((n = read(f, buf, sizeof(buf))) > 0 ||
+		(n == -1 && errno == EINTR)))
+		for (ssize_t i = 0; found == 0 && i < n; i++) {
+			char *name, *end;
+			unsigned long long ino;
 
-		if (name != NULL &&
-		    sscanf(name + wlen, "%llx%c", &ino, &end) == 2 &&
-		    end == '\n' && ino != 0 && ino != skip)
-			found = ino;
-	}
-	fclose(f);
+			if (buf[i] != '\n') {
+				if (llen < sizeof(line) - 1)
+					line[llen++] = buf[i];
+				continue;
+			}
+			line[llen] = '\0';
+			llen = 0;
+			name = strstr(line, want);
+			if (name == NULL)
+				continue;
+			ino = strtoull(name + wlen, &end, 16);
+			if (end != name + wlen && *end == '\0' && ino != 0 &&
+			    ino != skip)
+				found = ino;
+		}
+	close(f);
 	return found;
 }
 
@@ -1102,6 +1377,7 @@ shim_adopt(int fd, uint64_t ino)
 	unsigned lport;
 	uint64_t hino = ino;
 	int family, qfd, idx = -1;
+	sigset_t old;
 
 	if (!shim_loopback_listener(fd, &lport, &family))
 		return -1;
@@ -1128,11 +1404,11 @@ shim_adopt(int fd, uint64_t ino)
 	memcpy(l.token, resp.token, WAKE_TOKEN_LEN);
 	l.qfd = qfd;
 	l.qino = qfd != -1 ? shim_ino(qfd) : 0;
-	pthread_mutex_lock(&shim_lock);
+	shim_write_begin(&old);
 	idx = shim_find(ino);
 	if (idx != -1 && shim_lst[idx].registered > 0) {
 		/* Another thread adopted it meanwhile: keep that queue. */
-		pthread_mutex_unlock(&shim_lock);
+		shim_write_end(&old);
 		if (qfd != -1)
 			close(qfd);
 		return idx;
@@ -1141,7 +1417,7 @@ shim_adopt(int fd, uint64_t ino)
 		idx = (int)shim_nlst++;
 	if (idx != -1)
 		shim_lst[idx] = l;
-	pthread_mutex_unlock(&shim_lock);
+	shim_write_end(&old);
 	if (idx == -1 && qfd != -1)
 		close(qfd);
 	if (shim_cfg.debug)
@@ -1158,26 +1434,29 @@ shim_adopt(int fd, uint64_t ino)
 static int
 shim_wake_listener(int fd, uint64_t ino, struct shim_wake_info *w)
 {
-	int idx;
+	struct shim_reading rd;
+	int idx, ours;
 
 	if (ino == 0)
 		return 0;
-	pthread_mutex_lock(&shim_lock);
-	idx = shim_find(ino);
-	if (idx != -1 && shim_lst[idx].registered > 0) {
-		w->idx = idx;
-		w->hino = shim_lst[idx].hino;
-		w->hport = shim_lst[idx].hport;
-		w->lport = shim_lst[idx].local_port;
-		w->family = shim_lst[idx].asked.ss_family;
-		w->asked_port = shim_lst[idx].asked_port;
-		memcpy(w->token, shim_lst[idx].token, WAKE_TOKEN_LEN);
-		w->qfd = shim_lst[idx].qfd;
-		w->qino = shim_lst[idx].qino;
-		pthread_mutex_unlock(&shim_lock);
+	shim_read_begin(&rd);
+	do {
+		idx = shim_find(ino);
+		ours = idx != -1 && shim_lst[idx].registered > 0;
+		if (ours) {
+			w->idx = idx;
+			w->hino = shim_lst[idx].hino;
+			w->hport = shim_lst[idx].hport;
+			w->lport = shim_lst[idx].local_port;
+			w->family = shim_lst[idx].asked.ss_family;
+			w->asked_port = shim_lst[idx].asked_port;
+			memcpy(w->token, shim_lst[idx].token, WAKE_TOKEN_LEN);
+			w->qfd = shim_lst[idx].qfd;
+			w->qino = shim_lst[idx].qino;
+		}
+	} while (shim_read_again(&rd));
+	if (ours)
 		return 1;
-	}
-	pthread_mutex_unlock(&shim_lock);
 	if (idx != -1)
 		return 0;
 	if (!shim_adopt_failed_lately(ino)) {
@@ -1200,18 +1479,19 @@ static int
 shim_queue(uint64_t lino, struct shim_wake_info *w)
 {
 	struct wake_resp resp;
+	sigset_t old;
 	int qfd;
 
 	if (w->qfd != -1 && shim_ino(w->qfd) == w->qino)
 		return w->qfd;
-	pthread_mutex_lock(&shim_lock);
+	shim_write_begin(&old);
 	if (shim_lst[w->idx].ino == lino && shim_lst[w->idx].qfd == w->qfd)
 		shim_lst[w->idx].qfd = -1; /* not ours now: never close it */
-	pthread_mutex_unlock(&shim_lock);
+	shim_write_end(&old);
 	if (shim_attach(w->hport, w->hino, &resp, &qfd) == -1 || qfd == -1)
 		return -1;
 	w->qfd = -1;
-	pthread_mutex_lock(&shim_lock);
+	shim_write_begin(&old);
 	if (shim_lst[w->idx].ino == lino) {
 		if (shim_lst[w->idx].qfd == -1) {
 			shim_lst[w->idx].qfd = qfd;
@@ -1222,7 +1502,7 @@ shim_queue(uint64_t lino, struct shim_wake_info *w)
 		w->qfd = shim_lst[w->idx].qfd;
 		w->qino = shim_lst[w->idx].qino;
 	}
-	pthread_mutex_unlock(&shim_lock);
+	shim_write_end(&old);
 	if (qfd != -1)
 		close(qfd);
 	return w->qfd;
@@ -1232,36 +1512,24 @@ static void
 shim_remember_peer(int fd, uint64_t ino, const struct sockaddr_storage *peer,
     socklen_t plen, unsigned asked_port, int family)
 {
+	struct shim_peer_slot *s = shim_peer_slot(fd, 1);
 	struct shim_peer *p;
+	unsigned seq;
 
-	pthread_mutex_lock(&shim_lock);
-	if ((size_t)fd >= shim_npeers) {
-		/* Indexed by fd, not by fd modulo a size: a server with many
-		 * connections would see one's address on another. */
-		size_t n = shim_npeers ? shim_npeers : SHIM_PEERS_MIN;
-		struct shim_peer *t;
-
-		while (n <= (size_t)fd)
-			n *= 2;
-		t = realloc(shim_peers, n * sizeof(*t));
-		if (t != NULL) {
-			memset(t + shim_npeers, 0,
-			    (n - shim_npeers) * sizeof(*t));
-			shim_peers = t;
-			shim_npeers = n;
-		}
-	}
-	if ((size_t)fd < shim_npeers) {
-		p = &shim_peers[fd];
-		p->fd = fd;
-		p->ino = ino;
-		p->peer_len = plen <= sizeof(p->peer) ? plen : 0;
-		if (p->peer_len != 0)
-			memcpy(&p->peer, peer, plen);
-		p->asked_port = asked_port;
-		p->family = family;
-	}
-	pthread_mutex_unlock(&shim_lock);
+	if (s == NULL)
+		return;
+	seq = atomic_load_explicit(&s->seq, memory_order_relaxed);
+	if (!shim_peer_claim(s, seq))
+		return;
+	p = &s->p;
+	p->fd = fd;
+	p->ino = ino;
+	p->peer_len = plen <= sizeof(p->peer) ? plen : 0;
+	if (p->peer_len != 0)
+		memcpy(&p->peer, peer, plen);
+	p->asked_port = asked_port;
+	p->family = family;
+	shim_peer_release(s, seq);
 }
 
 /* The faked peer (<want_local> 0) or local address of an accepted
@@ -1269,30 +1537,30 @@ shim_remember_peer(int fd, uint64_t ino, const struct sockaddr_storage *peer,
 static socklen_t
 shim_faked(int fd, int want_local, struct sockaddr_storage *out)
 {
+	struct shim_peer_slot *s = shim_peer_slot(fd, 0);
+	struct shim_peer p;
 	socklen_t len = 0;
-	struct shim_peer *p;
-	unsigned port = 0;
-	int family = 0;
+	unsigned seq, port = 0;
 
-	if (shim_peers == NULL || fd < 0)
+	if (s == NULL || !shim_peer_read(s, &p, &seq) || p.fd != fd ||
+	    (p.peer_len == 0 && p.asked_port == 0))
 		return 0;
-	pthread_mutex_lock(&shim_lock);
-	p = (size_t)fd < shim_npeers ? &shim_peers[fd] : NULL;
-	if (p != NULL && p->fd == fd &&
-	    (p->peer_len != 0 || p->asked_port != 0)) {
-		if (p->ino != shim_ino(fd)) {
-			/* The fd was closed and reused: forget it. */
-			p->peer_len = 0;
-			p->asked_port = 0;
-		} else if (want_local) {
-			port = p->asked_port;
-			family = p->family;
-		} else if (p->peer_len != 0) {
-			memcpy(out, &p->peer, p->peer_len);
-			len = p->peer_len;
+	if (p.ino != shim_ino(fd)) {
+		/* The fd was closed and reused: forget it, unless it was
+		 * written again meanwhile. */
+		if (shim_peer_claim(s, seq)) {
+			s->p.peer_len = 0;
+			s->p.asked_port = 0;
+			shim_peer_release(s, seq);
 		}
+		return 0;
 	}
-	pthread_mutex_unlock(&shim_lock);
+	if (want_local) {
+		port = p.asked_port;
+	} else if (p.peer_len != 0) {
+		memcpy(out, &p.peer, p.peer_len);
+		len = p.peer_len;
+	}
 	/* Locally the connection is to the port the server listens on, as
 	 * nginx's $server_port and redis' laddr expect, not the ephemeral
 	 * port of the relay connection. */
@@ -1306,7 +1574,7 @@ shim_faked(int fd, int want_local, struct sockaddr_storage *out)
 		else
 			((struct sockaddr_in *)out)->sin_port =
 			    htons((uint16_t)port);
-		len = shim_to_family(out, family);
+		len = shim_to_family(out, p.family);
 	}
 	return len;
 }
@@ -1497,13 +1765,29 @@ accept4(int fd, struct sockaddr *addr, socklen_t *addrlen, int flags)
 	return shim_accept(fd, addr, addrlen, flags, 1);
 }
 
+/* Copy the record of listener <ino> to *l; 0 if there is none. */
+static int
+shim_listener_get(uint64_t ino, struct shim_listener *l)
+{
+	struct shim_reading rd;
+	int idx;
+
+	shim_read_begin(&rd);
+	do {
+		idx = shim_find(ino);
+		if (idx != -1)
+			*l = shim_lst[idx];
+	} while (shim_read_again(&rd));
+	return idx != -1;
+}
+
 SHIM_EXPORT int
 getsockname(int fd, struct sockaddr *addr, socklen_t *addrlen)
 {
 	struct shim_listener l;
 	struct sockaddr_storage a;
 	socklen_t alen;
-	int saved = errno, idx = -1;
+	int saved = errno, found;
 	uint64_t ino;
 
 	shim_init();
@@ -1516,17 +1800,10 @@ getsockname(int fd, struct sockaddr *addr, socklen_t *addrlen)
 		return 0;
 	}
 	ino = shim_ino(fd);
-	pthread_mutex_lock(&shim_lock);
-	if (ino != 0)
-		idx = shim_find(ino);
-	pthread_mutex_unlock(&shim_lock);
-	if (idx == -1 && ino != 0)
-		idx = shim_adopt(fd, ino);
-	pthread_mutex_lock(&shim_lock);
-	if (idx != -1)
-		l = shim_lst[idx];
-	pthread_mutex_unlock(&shim_lock);
-	if (idx == -1) {
+	found = ino != 0 && shim_listener_get(ino, &l);
+	if (!found && ino != 0 && shim_adopt(fd, ino) != -1)
+		found = shim_listener_get(ino, &l);
+	if (!found) {
 		errno = saved;
 		return real_getsockname(fd, addr, addrlen);
 	}
@@ -1570,16 +1847,13 @@ getpeername(int fd, struct sockaddr *addr, socklen_t *addrlen)
 static int
 shim_is_kept_listener(int fd, uint64_t ino, void *arg)
 {
-	int fl = fcntl(fd, F_GETFD), idx, found;
+	struct shim_listener l;
+	int fl = fcntl(fd, F_GETFD);
 
 	(void)arg;
 	if (fl == -1 || (fl & FD_CLOEXEC))
 		return 0;
-	pthread_mutex_lock(&shim_lock);
-	idx = shim_find(ino);
-	found = idx != -1 && shim_lst[idx].registered > 0;
-	pthread_mutex_unlock(&shim_lock);
-	return found;
+	return shim_listener_get(ino, &l) && l.registered > 0;
 }
 
 /* Does an fd that survives exec hold a listener the shim registered? */
