@@ -27,6 +27,8 @@ static void
 linger_end(struct linger_sock *l, const char *why)
 {
 	struct linger_set *set = l->set;
+	void (*done)(void *) = l->done;
+	void *arg = l->arg;
 
 	ev_io_stop(set->loop, &l->io);
 	ev_timer_stop(set->loop, &l->tick);
@@ -35,6 +37,8 @@ linger_end(struct linger_sock *l, const char *why)
 	LIST_REMOVE(l, entry);
 	set->n--;
 	free(l);
+	if (done != NULL)
+		done(arg);
 }
 
 static void
@@ -110,22 +114,41 @@ void
 linger_close(struct linger_set *set, int fd, int input_ended, const void *out,
     size_t len, const char *tag)
 {
+	linger_close_notify(set, fd, input_ended, out, len, tag, NULL, NULL);
+}
+
+/* Closed without lingering: the owner hears of it all the same. */
+static void
+linger_closed_now(int fd, void (*done)(void *), void *arg)
+{
+	if (fd != -1)
+		close(fd);
+	if (done != NULL)
+		done(arg);
+}
+
+void
+linger_close_notify(struct linger_set *set, int fd, int input_ended,
+    const void *out, size_t len, const char *tag, void (*done)(void *),
+    void *arg)
+{
 	struct linger_sock *l;
 
-	if (fd == -1)
-		return;
-	if (len == 0 && (input_ended || linger_unacked(fd) == 0)) {
-		close(fd);
+	if (fd == -1 ||
+	    (len == 0 && (input_ended || linger_unacked(fd) == 0))) {
+		linger_closed_now(fd, done, arg);
 		return;
 	}
 	l = malloc(sizeof(*l) + len);
 	if (l == NULL) {
 		log_warnx("%s: out of memory to linger; closed", tag);
-		close(fd);
+		linger_closed_now(fd, done, arg);
 		return;
 	}
 	memset(l, 0, sizeof(*l));
 	l->set = set;
+	l->done = done;
+	l->arg = arg;
 	l->fd = fd;
 	l->state = LINGER_FLUSH;
 	l->len = len;

@@ -36,7 +36,9 @@ struct linger_sock {
 	ev_io io;
 	ev_timer tick;
 	ev_tstamp until;
-	char tag[48]; /* names the socket in the log */
+	char tag[48];	      /* names the socket in the log */
+	void (*done)(void *); /* once closed, if set: done(arg) */
+	void *arg;
 	size_t off, len;
 	char out[]; /* LINGER_FLUSH: out[off..len) is still to be sent */
 };
@@ -57,6 +59,15 @@ void linger_set_init(struct linger_set *set, struct ev_loop *loop);
  */
 void linger_close(struct linger_set *set, int fd, int input_ended,
     const void *out, size_t len, const char *tag);
+/*
+ * linger_close_notify: linger_close, then <done>(<arg>) once the socket
+ * is closed, at once or after lingering: what its owner keeps counted
+ * for it (relayd's admission of a refused registration) is held as long
+ * as the socket is.
+ */
+void linger_close_notify(struct linger_set *set, int fd, int input_ended,
+    const void *out, size_t len, const char *tag, void (*done)(void *),
+    void *arg);
 /* linger_set_clear: close every lingering socket now (shutdown). */
 void linger_set_clear(struct linger_set *set);
 

@@ -147,6 +147,21 @@ reg_dconn_free(struct dconn *d)
 }
 
 /*
+ * A refused registration keeps its place under -max-regs and
+ * -max-regs-per-ip until its control connection, lingering to deliver the
+ * [ERR], is closed: else a peer that stops reading could pile up
+ * connections, each with a full send buffer, beyond its limit.
+ */
+static void
+reg_linger_done(void *arg)
+{
+	struct sockaddr_storage *peer = arg;
+
+	reg_limits_release(peer);
+	free(peer);
+}
+
+/*
  * The one teardown path of a registration.  Listeners, the control
  * connection and every client not yet paired are closed; running sessions
  * go on (they are independent TCP streams) and forget the reg.  With
@@ -186,19 +201,28 @@ reg_teardown(struct reg *reg, const char *why, int linger)
 		close(reg->cl_fd);
 	if (reg->sv_fd != -1)
 		close(reg->sv_fd);
+	LIST_REMOVE(reg, entry);
+	stats_reg_remove(reg);
 	if (linger) {
+		struct sockaddr_storage *peer = malloc(sizeof(*peer));
 		char tag[48];
 
 		snprintf(tag, sizeof(tag), "reg %llu: control connection",
 		    (unsigned long long)reg->id);
-		linger_close(&reg->worker->lingers, reg->ctl_fd, 0, reg->out,
-		    reg->out_len, tag);
+		if (peer != NULL) {
+			*peer = reg->peer;
+			linger_close_notify(&reg->worker->lingers, reg->ctl_fd,
+			    0, reg->out, reg->out_len, tag, reg_linger_done,
+			    peer);
+		} else {
+			linger_close(&reg->worker->lingers, reg->ctl_fd, 0,
+			    reg->out, reg->out_len, tag);
+			reg_limits_release(&reg->peer);
+		}
 	} else {
 		close(reg->ctl_fd);
+		reg_limits_release(&reg->peer);
 	}
-	LIST_REMOVE(reg, entry);
-	stats_reg_remove(reg);
-	reg_limits_release(&reg->peer);
 	/* Callers up the stack may still look at reg->state: the memory
 	 * goes only when this loop iteration is over. */
 	LIST_INSERT_HEAD(&reg->worker->dead, reg, entry);
