@@ -91,6 +91,7 @@ TAILQ_HEAD(client_list, client);
 enum session_state {
 	SESSION_OPEN,	/* both directions flowing */
 	SESSION_HALF,	/* one direction shut, the other flowing */
+	SESSION_LINGER, /* both done; a socket still delivering (linger.h) */
 	SESSION_CLOSED, /* both done; about to be freed */
 };
 
@@ -116,6 +117,7 @@ struct session {
 	int data_fd;
 	ev_timer idle; /* -idle-timeout, checked lazily */
 	struct pump pump;
+	unsigned holds; /* SESSION_LINGER: its sockets not closed yet, + 1 */
 };
 LIST_HEAD(session_list, session);
 

@@ -39,6 +39,16 @@ session_free(struct session *s)
 	free(s);
 }
 
+/* A hold on a torn-down session let go: the last frees it. */
+static void
+session_unhold(void *arg)
+{
+	struct session *s = arg;
+
+	if (--s->holds == 0)
+		session_free(s);
+}
+
 /*
  * The one teardown path.  Stops the pump before closing the sockets
  * (libev must never watch a closed fd), then frees.  With <linger>, a
@@ -46,6 +56,8 @@ session_free(struct session *s)
  * linger set rather than closed (common/linger.h): a server that
  * answered and went while its client was still uploading would have its
  * answer cut short by relayd, where a direct connection delivers it all.
+ * The session stays counted, under -max-clients and in the metrics, as
+ * long as one of its sockets is open.
  */
 static void
 session_teardown(struct session *s, const char *why, int linger)
@@ -53,8 +65,9 @@ session_teardown(struct session *s, const char *why, int linger)
 	struct pump *p = &s->pump;
 	int fds[2] = {s->client_fd, s->data_fd};
 
-	if (s->state == SESSION_CLOSED)
+	if (s->state == SESSION_LINGER || s->state == SESSION_CLOSED)
 		return;
+	s->state = SESSION_LINGER;
 	ev_timer_stop(s->worker->loop, &s->idle);
 	pump_stop(p);
 	atomic_fetch_add(&stats.bytes_c2s, p->dir[0].bytes);
@@ -63,6 +76,9 @@ session_teardown(struct session *s, const char *why, int linger)
 		  "client",
 	    (unsigned long long)s->id, why, (unsigned long long)p->dir[0].bytes,
 	    (unsigned long long)p->dir[1].bytes);
+	/* One hold of its own, so that a socket closed at once does not
+	 * free the session before the other one is handed over. */
+	s->holds = 1;
 	for (int i = 0; i < 2; i++) {
 		char tag[48];
 
@@ -72,10 +88,11 @@ session_teardown(struct session *s, const char *why, int linger)
 		}
 		snprintf(tag, sizeof(tag), "session %llu: %s socket",
 		    (unsigned long long)s->id, i == 0 ? "client" : "server");
-		linger_close(&s->worker->lingers, fds[i], p->dir[i].eof, NULL,
-		    0, tag);
+		s->holds++;
+		linger_close_notify(&s->worker->lingers, fds[i], p->dir[i].eof,
+		    NULL, 0, tag, session_unhold, s);
 	}
-	session_free(s);
+	session_unhold(s);
 }
 
 /* session_close: end <s> now (relayd stopping, idle timeout). */

@@ -61,10 +61,12 @@ worker_wake_cb(struct ev_loop *loop, ev_async *a, int revents)
 	if (stopping) {
 		while (!LIST_EMPTY(&w->regs))
 			reg_close(LIST_FIRST(&w->regs), "relayd is stopping");
+		/* Lingering sessions first: they leave the list only as
+		 * their sockets close. */
+		linger_set_clear(&w->lingers);
 		while (!LIST_EMPTY(&w->sessions))
 			session_close(LIST_FIRST(&w->sessions),
 			    "relayd is stopping");
-		linger_set_clear(&w->lingers);
 		reg_reap(w);
 		ev_break(loop, EVBREAK_ALL);
 	}

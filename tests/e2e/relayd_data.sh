@@ -224,4 +224,78 @@ kill "$RELAYD_PID"
 check "data: helper reports EOF when relayd stops" \
     wait_for 5 grep -q '^\[RS\] Error reading from connection EOF$' \
     "$T/helper.log"
+
+# A session whose client socket lingers (the session is over, the client
+# has not read its answer yet) still counts under -max-clients: lingering
+# sockets are not a way around the limit.  With -max-clients 1, client A's
+# server answers 8 KiB, which A does not read, and goes; A's next bytes
+# meet the reset; A's socket lingers.  B must be refused meanwhile, and C
+# served once A has read everything.
+start_relayd -v -max-clients 1 || fail "relayd -max-clients 1 starts"
+got=$(timeout 60 python3 - "$RELAYD_PORT" "$RELAYD_LOG" <<'PY'
+import re, socket, sys, time
+ctl_port, log = int(sys.argv[1]), sys.argv[2]
+ctl = socket.create_connection(("127.0.0.1", ctl_port), timeout=10)
+for _ in range(200):
+    ports = re.findall(r"Serving relay requests on port (\d+)", open(log).read())
+    if ports:
+        break
+    time.sleep(0.05)
+pub = int(ports[-1])
+def new_line():
+    line = b""
+    while not line.endswith(b"\n"):
+        b = ctl.recv(1)
+        if not b:
+            return None
+        line += b
+    return line
+a = socket.socket()
+a.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+a.connect(("127.0.0.1", pub))
+a.sendall(b"x")
+d = socket.create_connection(("127.0.0.1", int(new_line()[5:-1])), timeout=10)
+d.recv(1)
+d.sendall(b"r" * 8192)
+d.close()
+time.sleep(0.3)
+try:
+    for _ in range(20):  # the reset of the gone server ends the session
+        a.send(b"y")
+        time.sleep(0.05)
+except OSError:
+    pass
+deadline = time.time() + 5
+while "lingers" not in open(log).read() and time.time() < deadline:
+    time.sleep(0.05)
+b = socket.create_connection(("127.0.0.1", pub), timeout=10)
+b.settimeout(3)
+try:
+    b_got = "refused" if b.recv(1) == b"" else "answered"
+except socket.timeout:
+    b_got = "held"
+except OSError:
+    b_got = "refused"
+b.close()
+n = 0
+a.settimeout(10)
+while True:
+    buf = a.recv(65536)
+    if not buf:
+        break
+    n += len(buf)
+time.sleep(0.5)  # the linger sees every byte acknowledged
+c = socket.create_connection(("127.0.0.1", pub), timeout=10)
+c.sendall(b"c")
+ctl.settimeout(5)
+try:
+    c_got = "announced" if (new_line() or b"").startswith(b"[NEW]") else "not announced"
+except OSError:
+    c_got = "not announced"
+print("A got %d, B %s, C %s" % (n, b_got, c_got))
+PY
+)
+note "max-clients 1 with a lingering session: ${got:-nothing}"
+check "data: a lingering session counts under -max-clients (B refused, C served after)" \
+    test "$got" = "A got 8192, B refused, C announced"
 finish
