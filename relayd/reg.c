@@ -93,6 +93,10 @@ reg_limits_admit(const struct sockaddr_storage *peer)
 		slot->n = 0;
 	}
 	if (slot->n >= conf.max_regs_ip) {
+		/* Made just now (-max-regs-per-ip 0): kept, it would let
+		 * refused addresses grow the table without end. */
+		if (slot->n == 0)
+			*slot = reg_ips[--reg_nips];
 		ok = -1;
 		goto out;
 	}
@@ -101,6 +105,18 @@ reg_limits_admit(const struct sockaddr_storage *peer)
 out:
 	pthread_mutex_unlock(&reg_ip_lock);
 	return ok;
+}
+
+/* reg_limits_addresses: how many server addresses are counted now. */
+size_t
+reg_limits_addresses(void)
+{
+	size_t n;
+
+	pthread_mutex_lock(&reg_ip_lock);
+	n = reg_nips;
+	pthread_mutex_unlock(&reg_ip_lock);
+	return n;
 }
 
 void

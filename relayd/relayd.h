@@ -253,6 +253,7 @@ void reg_share_release(struct reg_share *share);
 void reg_reap(struct worker *w);
 int reg_limits_admit(const struct sockaddr_storage *peer);
 void reg_limits_release(const struct sockaddr_storage *peer);
+size_t reg_limits_addresses(void);
 
 /* session.c */
 void session_pair(struct reg *reg, struct client *c, int data_fd);

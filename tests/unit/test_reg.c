@@ -182,6 +182,23 @@ test_many_peers(void **state)
 	}
 }
 
+/* -max-regs-per-ip 0 refuses every address, and remembers none of them:
+ * each would otherwise stay counted at zero, a table without end. */
+static void
+test_zero_per_ip(void **state)
+{
+	size_t before = reg_limits_addresses();
+	char host[32];
+
+	(void)state;
+	conf.max_regs_ip = 0;
+	for (unsigned i = 0; i < 300; i++) {
+		snprintf(host, sizeof(host), "10.5.%u.%u", i / 256, i % 256);
+		assert_int_equal(admit(host, 1), -1);
+	}
+	assert_int_equal(reg_limits_addresses(), before);
+}
+
 int
 main(void)
 {
@@ -192,6 +209,7 @@ main(void)
 	    cmocka_unit_test_setup(test_global, setup),
 	    cmocka_unit_test_setup(test_release, setup),
 	    cmocka_unit_test_setup(test_many_peers, setup),
+	    cmocka_unit_test_setup(test_zero_per_ip, setup),
 	};
 
 	return cmocka_run_group_tests_name("reg", tests, NULL, NULL);
