@@ -46,8 +46,8 @@ flags_set(const struct flag *f, const char *val, char *err, size_t errlen)
 
 		errno = 0;
 		v = strtod(val, &end);
-		if (*val == '\0' || *end != '\0' || errno != 0 || !(v > 0) ||
-		    v > 86400)
+		if (*val == '\0' || *end != '\0' || errno != 0 ||
+		    !(v > 0 || (v >= 0 && f->size != 0)) || v > 86400)
 			return flags_fail(err, errlen,
 			    "invalid value \"%s\" for flag -%s", val, f->name);
 		*(double *)f->ptr = v;

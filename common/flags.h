@@ -12,7 +12,7 @@
 
 enum flag_kind {
 	FLAG_UINT,   /* unsigned, 0..size */
-	FLAG_DOUBLE, /* seconds: > 0, at most a day */
+	FLAG_DOUBLE, /* seconds: > 0 (or 0, see size), at most a day */
 	FLAG_STR,    /* into a char buffer of <size> bytes */
 	FLAG_BOOL,   /* int set to 1 */
 };
@@ -21,7 +21,8 @@ struct flag {
 	const char *name;
 	enum flag_kind kind;
 	void *ptr;
-	size_t size;	  /* FLAG_UINT: maximum; FLAG_STR: buffer size */
+	size_t size;	  /* FLAG_UINT: maximum; FLAG_STR: buffer size;
+			     FLAG_DOUBLE: 1 if 0 is taken (it means "off") */
 	const char *arg;  /* what the value is, for the usage text */
 	const char *help; /* NULL: accepted, not listed */
 };

@@ -69,9 +69,9 @@ static const struct flag main_flags[] = {
 	"(default 10)"},
     {"hello-timeout", FLAG_DOUBLE, &conf.hello_timeout, 0, "SEC",
 	"extension handshakes must finish within this (default 10)"},
-    {"idle-timeout", FLAG_DOUBLE, &conf.idle_timeout, 0, "SEC",
+    {"idle-timeout", FLAG_DOUBLE, &conf.idle_timeout, 1, "SEC",
 	"close a session with no bytes either way for this long "
-	"(default: never)"},
+	"(default 0: never)"},
     {"threads", FLAG_UINT, &conf.workers, RELAYD_MAX_WORKERS, "N",
 	"worker threads, one event loop each (default: one per CPU)"},
     {"secret-file", FLAG_STR, conf.secret_file, sizeof(conf.secret_file),

@@ -1,12 +1,15 @@
 /*
  * test_flags.c - the RELAY_PORTS list (flags_port_listed): which ports a
- * list holds, with blanks and malformed entries.
+ * list holds, with blanks and malformed entries; the range of seconds
+ * flags.
  */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <setjmp.h>
 #include <cmocka.h>
+
+#include <stdio.h>
 
 #include "flags.h"
 #include "relayd.h"
@@ -64,11 +67,55 @@ test_ports(void **state)
 	}
 }
 
+/* Seconds: above 0 and at most a day; 0 only where it means "off". */
+static void
+test_seconds(void **state)
+{
+	double wait = -1, idle = -1;
+	const struct flag tbl[] = {
+	    {"wait", FLAG_DOUBLE, &wait, 0, "SEC", "seconds"},
+	    {"idle", FLAG_DOUBLE, &idle, 1, "SEC", "seconds, 0: never"},
+	};
+	static const struct {
+		const char *arg;
+		int ok;
+		double want;
+	} cases[] = {
+	    {"-wait=2.5", 0, 2.5},
+	    {"-wait=0", -1, 0},
+	    {"-wait=-1", -1, 0},
+	    {"-wait=86401", -1, 0},
+	    {"-idle=0", 0, 0},
+	    {"-idle=-0.5", -1, 0},
+	    {"-idle=nan", -1, 0},
+	    {"-idle=30", 0, 30},
+	};
+	char err[128];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char prog[] = "prog", arg[32];
+		char *argv[] = {prog, arg, NULL};
+		double *v = cases[i].arg[1] == 'w' ? &wait : &idle;
+		int unknown = 0;
+
+		snprintf(arg, sizeof(arg), "%s", cases[i].arg);
+		*v = -1;
+		if (flags_parse(tbl, 2, NULL, 2, argv, err, sizeof(err),
+			&unknown) != cases[i].ok)
+			fail_msg("%s: want %d (%s)", cases[i].arg, cases[i].ok,
+			    err);
+		if (cases[i].ok == 0 && *v != cases[i].want)
+			fail_msg("%s: got %g", cases[i].arg, *v);
+	}
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_ports),
+	    cmocka_unit_test(test_seconds),
 	};
 
 	return cmocka_run_group_tests_name("flags", tests, NULL, NULL);
