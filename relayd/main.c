@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -323,6 +324,16 @@ main(int argc, char **argv)
 		return 1;
 	if (main_user[0] != '\0' && main_drop_privileges(main_user) == -1)
 		return 1;
+
+	/* Registration keys and challenges come from getrandom(2), which
+	 * blocks until the kernel's pool is ready: wait for it here, once,
+	 * rather than in a worker at boot, with its sessions stalled. */
+	{
+		unsigned char b;
+
+		while (getrandom(&b, 1, 0) == -1 && errno == EINTR)
+			;
+	}
 
 	/* Workers must not take the signals the main loop handles. */
 	sigemptyset(&block);
