@@ -49,6 +49,36 @@
 #include "proto.h"
 #include "wake.h"
 
+/*
+ * ThreadSanitizer.  A seqlock reader's copy races with a writer by
+ * design and is thrown away unless the sequence number held still, and
+ * shim_ino probes fd numbers that other threads of the server are
+ * closing and reusing: TSan cannot know either, and would report them
+ * on every run, burying real races.  Its runtime is told to look away
+ * there (shim_racy_begin/end; a counter, so they nest).  GCC also warns
+ * that TSan does not model atomic_thread_fence; it need not here: what
+ * the fences order is only the ignored copies.
+ */
+#if defined(__SANITIZE_THREAD__)
+#define SHIM_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define SHIM_TSAN 1
+#endif
+#endif
+#ifdef SHIM_TSAN
+void AnnotateIgnoreReadsBegin(const char *file, int line);
+void AnnotateIgnoreReadsEnd(const char *file, int line);
+#define shim_racy_begin() AnnotateIgnoreReadsBegin(__FILE__, __LINE__)
+#define shim_racy_end() AnnotateIgnoreReadsEnd(__FILE__, __LINE__)
+#if !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wtsan"
+#endif
+#else
+#define shim_racy_begin() ((void)0)
+#define shim_racy_end() ((void)0)
+#endif
+
 #define SHIM_EXPORT __attribute__((visibility("default")))
 #define SHIM_MAX_LISTENERS 256
 #define SHIM_PEER_CHUNK 1024  /* slots of the peers table mapped at once */
@@ -174,7 +204,12 @@ struct shim_wake_info {
 static pthread_once_t shim_once = PTHREAD_ONCE_INIT;
 static pthread_mutex_t shim_lock = PTHREAD_MUTEX_INITIALIZER;
 static atomic_uint shim_seq;
-static sigset_t shim_fork_mask; /* the forking thread's, under shim_lock */
+/* What shim_lock_all changed in the calling thread, to be put back. */
+struct shim_held {
+	sigset_t mask;
+	int cancel;
+};
+static struct shim_held shim_fork_held; /* the forking thread's */
 static struct shim_listener shim_lst[SHIM_MAX_LISTENERS];
 static size_t shim_nlst;
 static _Atomic(struct shim_peer_slot *) shim_peer_chunks[SHIM_PEER_CHUNKS];
@@ -189,7 +224,7 @@ struct shim_reading {
 	unsigned seq;
 	int tries;
 	int locked;
-	sigset_t old;
+	struct shim_held held;
 };
 
 static void
@@ -275,30 +310,40 @@ shim_find_helper(void)
 	shim_cfg.helper[0] = '\0';
 }
 
-/* shim_lock with every signal blocked: taken so, it is never wanted by
- * a handler on the thread holding it. */
+/*
+ * shim_lock with every signal blocked: taken so, it is never wanted by
+ * a handler on the thread holding it.  And with cancellation disabled:
+ * a write section may reach a cancellation point (bind's reclaim opens
+ * /proc/self/fd, closes a queue), and a thread cancelled there would
+ * leave the lock held and shim_seq odd, so that every later accept(),
+ * getsockname() or bind() of the process waited for ever, with every
+ * signal blocked.  A pending cancel is acted upon at the thread's next
+ * cancellation point, outside.
+ */
 static void
-shim_lock_all(sigset_t *old)
+shim_lock_all(struct shim_held *h)
 {
 	sigset_t all;
 
+	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &h->cancel);
 	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, old);
+	pthread_sigmask(SIG_BLOCK, &all, &h->mask);
 	pthread_mutex_lock(&shim_lock);
 }
 
 static void
-shim_unlock_all(const sigset_t *old)
+shim_unlock_all(const struct shim_held *h)
 {
 	pthread_mutex_unlock(&shim_lock);
-	pthread_sigmask(SIG_SETMASK, old, NULL);
+	pthread_sigmask(SIG_SETMASK, &h->mask, NULL);
+	pthread_setcancelstate(h->cancel, NULL);
 }
 
 /* Changing the registry: shim_write_begin, the change, shim_write_end
  * with the same <old>.  Nothing in between may read the registry by
  * shim_read_begin (it would wait for this very writer). */
 static void
-shim_write_begin(sigset_t *old)
+shim_write_begin(struct shim_held *old)
 {
 	shim_lock_all(old);
 	atomic_store_explicit(&shim_seq,
@@ -308,7 +353,7 @@ shim_write_begin(sigset_t *old)
 }
 
 static void
-shim_write_end(const sigset_t *old)
+shim_write_end(const struct shim_held *old)
 {
 	atomic_store_explicit(&shim_seq,
 	    atomic_load_explicit(&shim_seq, memory_order_relaxed) + 1,
@@ -335,8 +380,10 @@ shim_read_begin(struct shim_reading *rd)
 	rd->locked = 0;
 	rd->seq = atomic_load_explicit(&shim_seq, memory_order_acquire);
 	if (rd->seq & 1) {
-		shim_lock_all(&rd->old);
+		shim_lock_all(&rd->held);
 		rd->locked = 1;
+	} else {
+		shim_racy_begin();
 	}
 }
 
@@ -346,16 +393,19 @@ shim_read_again(struct shim_reading *rd)
 	unsigned now;
 
 	if (rd->locked) {
-		shim_unlock_all(&rd->old);
+		shim_unlock_all(&rd->held);
 		return 0;
 	}
 	atomic_thread_fence(memory_order_acquire);
 	now = atomic_load_explicit(&shim_seq, memory_order_acquire);
+	shim_racy_end();
 	if (now == rd->seq)
 		return 0;
 	if ((now & 1) || ++rd->tries >= SHIM_READ_TRIES) {
-		shim_lock_all(&rd->old);
+		shim_lock_all(&rd->held);
 		rd->locked = 1;
+	} else {
+		shim_racy_begin();
 	}
 	rd->seq = now;
 	return 1;
@@ -429,7 +479,9 @@ shim_peer_read(struct shim_peer_slot *s, struct shim_peer *out, unsigned *seq)
 		*seq = atomic_load_explicit(&s->seq, memory_order_acquire);
 		if (*seq & 1)
 			return 0;
+		shim_racy_begin();
 		*out = s->p;
+		shim_racy_end();
 		atomic_thread_fence(memory_order_acquire);
 		if (atomic_load_explicit(&s->seq, memory_order_relaxed) == *seq)
 			return 1;
@@ -447,16 +499,16 @@ shim_peer_read(struct shim_peer_slot *s, struct shim_peer *out, unsigned *seq)
 static void
 shim_atfork_prepare(void)
 {
-	sigset_t old;
+	struct shim_held old;
 
 	shim_lock_all(&old);
-	shim_fork_mask = old;
+	shim_fork_held = old;
 }
 
 static void
 shim_atfork_parent(void)
 {
-	shim_unlock_all(&shim_fork_mask);
+	shim_unlock_all(&shim_fork_held);
 }
 
 static void
@@ -479,7 +531,7 @@ shim_atfork_child(void)
 			}
 		}
 	}
-	shim_unlock_all(&shim_fork_mask);
+	shim_unlock_all(&shim_fork_held);
 }
 
 static void
@@ -545,12 +597,18 @@ shim_constructor(void)
 	shim_init();
 }
 
+/* The inode of socket <fd>, or 0.  A probe: the number may be closed
+ * or reused by another thread meanwhile, which callers allow for. */
 static uint64_t
 shim_ino(int fd)
 {
 	struct stat st;
+	int r;
 
-	if (fstat(fd, &st) == -1 || !S_ISSOCK(st.st_mode))
+	shim_racy_begin();
+	r = fstat(fd, &st);
+	shim_racy_end();
+	if (r == -1 || !S_ISSOCK(st.st_mode))
 		return 0;
 	return (uint64_t)st.st_ino;
 }
@@ -756,7 +814,7 @@ bind(int fd, const struct sockaddr *addr, socklen_t len)
 	unsigned share_port = 0;
 	int saved = errno, r, full, reuseport = 0;
 	socklen_t rlen = sizeof(reuseport);
-	sigset_t old;
+	struct shim_held old;
 
 	shim_init();
 	if (!shim_cfg.active || addr == NULL ||
@@ -1123,7 +1181,7 @@ listen(int fd, int backlog)
 	struct shim_listener l;
 	uint64_t ino;
 	int saved = errno, idx, one = 1;
-	sigset_t old;
+	struct shim_held old;
 
 	shim_init();
 	if (real_listen(fd, backlog) == -1)
@@ -1226,7 +1284,7 @@ shim_adopt_failed_lately(uint64_t ino)
 static void
 shim_adopt_failed(uint64_t ino)
 {
-	sigset_t old;
+	struct shim_held old;
 	unsigned i;
 
 	shim_write_begin(&old);
@@ -1377,7 +1435,7 @@ shim_adopt(int fd, uint64_t ino)
 	unsigned lport;
 	uint64_t hino = ino;
 	int family, qfd, idx = -1;
-	sigset_t old;
+	struct shim_held old;
 
 	if (!shim_loopback_listener(fd, &lport, &family))
 		return -1;
@@ -1479,7 +1537,7 @@ static int
 shim_queue(uint64_t lino, struct shim_wake_info *w)
 {
 	struct wake_resp resp;
-	sigset_t old;
+	struct shim_held old;
 	int qfd;
 
 	if (w->qfd != -1 && shim_ino(w->qfd) == w->qino)
