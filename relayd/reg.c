@@ -711,23 +711,48 @@ reg_dconn_count(const struct reg *reg, enum dconn_state state)
 	return n;
 }
 
-/* Close the oldest data connection still waiting for its first line:
- * 0, or -1 if there is none (all pooled or authenticating). */
+/* Whether <d> has sent nothing yet: no part of a line read, none
+ * waiting (or only its end). */
+static int
+reg_dconn_silent(const struct dconn *d)
+{
+	char b;
+
+	return d->len == 0 && recv(d->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) <= 0;
+}
+
+/*
+ * Close the oldest data connection still waiting for its first line and
+ * silent: 0, or -1 if there is none (all pooled or authenticating).  One
+ * whose line is there, unread only because a burst of connections was
+ * accepted in the same turn of the loop, is genuine and kept; only when
+ * every one has something to say does the oldest go.
+ */
 static int
 reg_dconn_evict(struct reg *reg)
 {
-	struct dconn *d;
+	struct dconn *d, *oldest = NULL, *victim = NULL;
 
-	for (d = TAILQ_FIRST(&reg->dconns); d != NULL; d = TAILQ_NEXT(d, entry))
-		if (d->state == DCONN_HELLO)
+	for (d = TAILQ_FIRST(&reg->dconns); d != NULL;
+	     d = TAILQ_NEXT(d, entry)) {
+		int hello = d->state == DCONN_HELLO;
+
+		if (hello && oldest == NULL)
+			oldest = d;
+		if (hello && reg_dconn_silent(d)) {
+			victim = d;
 			break;
-	if (d == NULL)
+		}
+	}
+	if (victim == NULL)
+		victim = oldest;
+	if (victim == NULL)
 		return -1;
 	atomic_fetch_add(&stats.err_limit, 1);
 	log_warnx("reg %llu: over the limit of %u unnamed data connections; "
 		  "closed the oldest silent one",
 	    (unsigned long long)reg->id, conf.max_queue + REG_POOL_MAX);
-	reg_dconn_free(d);
+	reg_dconn_free(victim);
 	return 0;
 }
 

@@ -91,6 +91,13 @@ check "silent data connections: 20 held, 10 closed at once; a genuine one still 
     test "$out" = "closed=10 held=20 paired=1"
 check "... each closing logged" \
     count_ge 11 'over the limit of 20 unnamed data connections; closed the oldest silent one' "$RELAYD_LOG"
+# A genuine one accepted in the same turn as a burst of silent ones has
+# its line waiting, unread: it is not the silent one to close.
+out=$(python3 "$TOOL" genuine-first 127.0.0.1 "$RELAYD_PORT" "$RELAYD_PID" 30 \
+    2>&1)
+note "genuine first: $out"
+check "silent data connections: a genuine one ahead of a burst of them is kept" \
+    test "$out" = "paired=1 closed=11"
 
 # fetch5 NAME: 5 requests to server NAME's public address; sets OK to the
 # number served.

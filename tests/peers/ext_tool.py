@@ -23,9 +23,15 @@ on stderr).  All waits are bounded.
                                     at once and how many it still holds, then
                                     whether a client is still paired through
                                     a genuine one
+  genuine-first HOST CTL PID N      with relayd (PID) stopped, a genuine data
+                                    connection and then N silent ones queue
+                                    up; prints whether the genuine one's
+                                    client was still paired
 """
 import hashlib
 import hmac
+import os
+import signal
 import socket
 import sys
 import time
@@ -278,6 +284,47 @@ def cmd_silent_data(a):
                                           got == b"still-served"))
 
 
+def cmd_genuine_first(a):
+    """The eviction at the cap on unnamed data connections must spare one
+    whose [DATA] line is already there, unread only because relayd
+    accepted a burst of silent ones in the same turn of its loop."""
+    host, ctl, pid, n = a[0], a[1], int(a[2]), int(a[3])
+    s, r, ok = register(host, ctl)
+    c = socket.create_connection((host, int(ok["port"])), timeout=TIMEOUT)
+    c.sendall(b"still-served")
+    f = fields(r.read() or "")
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        # Every thread stopped before the burst, bounded.
+        end = time.time() + 5
+        while time.time() < end and not all(
+                open("/proc/%d/task/%s/stat" % (pid, t)).read()
+                .rsplit(")", 1)[1].split()[0] == "T"
+                for t in os.listdir("/proc/%d/task" % pid)):
+            time.sleep(0.01)
+        d = socket.create_connection((host, int(ok["sport"])),
+                                     timeout=TIMEOUT)
+        d.sendall(("[DATA] reg=%s id=%s\n" % (ok["reg"], f.get("id")))
+                  .encode())
+        silent = [socket.create_connection((host, int(ok["sport"])),
+                                           timeout=TIMEOUT)
+                  for _ in range(n)]
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    d.settimeout(TIMEOUT)
+    got = b""
+    try:
+        while len(got) < 12:
+            b = d.recv(12 - len(got))
+            if not b:
+                break
+            got += b
+    except OSError:
+        pass
+    print("paired=%d closed=%d" % (got == b"still-served",
+                                   closed_count(silent)))
+
+
 def cmd_pool_cap(a):
     """The granted pool size holds even while [AUTH]s are pending: open
     that many plus 3 pooled connections at once, all challenged first."""
@@ -376,6 +423,7 @@ def main():
         "pipeline": cmd_pipeline,
         "pool": cmd_pool,
         "silent-data": cmd_silent_data,
+        "genuine-first": cmd_genuine_first,
         "pool-cap": cmd_pool_cap,
     })
 
