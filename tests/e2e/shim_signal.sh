@@ -91,7 +91,7 @@ check "seq: $N served while bind() rewrote the registry; getsockname() never lie
 TSAN_RT=$(gcc -print-file-name=libtsan.so)
 if [ "$SANITIZE" = 1 ] || [ "${TSAN_RT#/}" = "$TSAN_RT" ] ||
     ! LD_PRELOAD=$TSAN_RT /bin/true 2>/dev/null; then
-	note "tsan: skipped (ASan build, or no usable ThreadSanitizer runtime)"
+	echo "SKIP: tsan (ASan build, or no usable ThreadSanitizer runtime)"
 else
 	make -C "$TOP" --no-print-directory CC=gcc BUILD="$T/tsan" \
 	    OPT='-O1 -g' CFLAGS=-fsanitize=thread LDFLAGS=-fsanitize=thread \
