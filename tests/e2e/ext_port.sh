@@ -94,54 +94,8 @@ check "a malformed line after [OK]: [ERR] and closed" \
 if [ "${RELAY_TEST_NETNS:-}" = in ]; then
 	wmem=$(cat /proc/sys/net/ipv4/tcp_wmem)
 	sysctl -qw net.ipv4.tcp_wmem="4096 4096 4096"
-	out=$(timeout 60 python3 - "$RELAYD_PORT" <<'PY'
-import array, fcntl, socket, sys, termios, time
-port = int(sys.argv[1])
-s = socket.socket()
-s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-s.connect(("127.0.0.1", port))
-s.sendall(b"[HELLO] v=1\n")
-line = b""
-while not line.endswith(b"\n"):
-    line += s.recv(1)
-me = s.getsockname()[1]
-def relay_unacked():
-    """relayd's side of this connection: bytes not acknowledged yet."""
-    for path in ("/proc/net/tcp", "/proc/net/tcp6"):
-        for l in open(path).read().splitlines()[1:]:
-            f = l.split()
-            if (int(f[1].split(":")[-1], 16) == port and
-                    int(f[2].split(":")[-1], 16) == me):
-                return int(f[4].split(":")[0], 16)
-    return 0
-def unread():
-    q = array.array("i", [0])
-    fcntl.ioctl(s, termios.FIONREAD, q)
-    return q[0]
-# Ping until some [PONG]s are neither here nor in relayd's kernel: they
-# are in relayd's own buffer (at most 50 of 7 bytes, under its 1 KiB).
-sent = held = 0
-while sent < 200000 and held <= 0:
-    s.sendall(b"[PING]\n" * 50)
-    sent += 50
-    time.sleep(0.05)
-    held = 7 * sent - unread() - relay_unacked()
-s.sendall(b"[NEW]notaport\n")
-buf = b""
-s.settimeout(10)
-try:
-    while True:
-        b = s.recv(65536)
-        if not b:
-            break
-        buf += b
-except OSError as e:
-    print("error:", e)
-lines = buf.split(b"\n")
-print("%d of %d pongs, %d bytes held by relayd, last: %s" % (
-    lines.count(b"[PONG]"), sent, held, lines[-2][:30].decode()))
-PY
-)
+	out=$(timeout 60 python3 "$TOP/tests/peers/ext_tool.py" refusal-behind \
+	    127.0.0.1 "$RELAYD_PORT" 2>&1)
 	sysctl -qw net.ipv4.tcp_wmem="$wmem"
 	note "refusal behind a full buffer: $out"
 	check "a refusal queued behind unsent [PONG]s: all of them, then [ERR]" \

@@ -23,20 +23,27 @@ on stderr).  All waits are bounded.
                                     at once and how many it still holds, then
                                     whether a client is still paired through
                                     a genuine one
+  refusal-behind HOST CTL           a peer that pings without reading until
+                                    relayd holds [PONG]s in its own buffer,
+                                    then sends a malformed line; prints how
+                                    many [PONG]s and what last line came
   genuine-first HOST CTL PID N      with relayd (PID) stopped, a genuine data
                                     connection and then N silent ones queue
                                     up; prints whether the genuine one's
                                     client was still paired
 """
+import array
+import fcntl
 import hashlib
 import hmac
 import os
 import signal
 import socket
 import sys
+import termios
 import time
 
-from peerlib import closed_count, die, run
+from peerlib import closed_count, deaf_hello, die, relay_unacked, run
 
 TIMEOUT = 10.0
 
@@ -253,6 +260,21 @@ def cmd_pipeline(a):
     print("%d pipelined clients paired by id" % n)
 
 
+def read_upto(d, n):
+    """Up to n bytes from d: fewer if it ends or fails first."""
+    d.settimeout(TIMEOUT)
+    got = b""
+    try:
+        while len(got) < n:
+            b = d.recv(n - len(got))
+            if not b:
+                break
+            got += b
+    except OSError:
+        pass
+    return got
+
+
 def cmd_silent_data(a):
     host, ctl, n = a[0], a[1], int(a[2])
     s, r, ok = register(host, ctl)
@@ -270,18 +292,48 @@ def cmd_silent_data(a):
     f = fields(r.read() or "")
     d = socket.create_connection((host, int(ok["sport"])), timeout=TIMEOUT)
     d.sendall(("[DATA] reg=%s id=%s\n" % (ok["reg"], f.get("id"))).encode())
-    d.settimeout(TIMEOUT)
-    got = b""
-    try:
-        while len(got) < 12:
-            b = d.recv(12 - len(got))
-            if not b:
-                break
-            got += b
-    except OSError:
-        pass
+    got = read_upto(d, 12)
     print("closed=%d held=%d paired=%d" % (closed, n - closed,
                                           got == b"still-served"))
+
+
+def cmd_refusal_behind(a):
+    """A refusal queued behind answers the peer has not read: every one of
+    them, and the [ERR], must still arrive."""
+    host, ctl = a[0], int(a[1])
+    s, ok = deaf_hello(host, ctl)
+    if not ok:
+        die("not registered")
+
+    def unread():
+        q = array.array("i", [0])
+        fcntl.ioctl(s, termios.FIONREAD, q)
+        return q[0]
+
+    # Ping until some [PONG]s are neither here nor in relayd's kernel:
+    # they are in relayd's own buffer (at most 50 of 7 bytes, under its
+    # 1 KiB).
+    sent = held = 0
+    while sent < 200000 and held <= 0:
+        s.sendall(b"[PING]\n" * 50)
+        sent += 50
+        time.sleep(0.05)
+        held = 7 * sent - unread() - relay_unacked(s, ctl)
+    s.sendall(b"[NEW]notaport\n")
+    buf = b""
+    s.settimeout(10)
+    try:
+        while True:
+            b = s.recv(65536)
+            if not b:
+                break
+            buf += b
+    except OSError as e:
+        print("error:", e)
+    lines = buf.split(b"\n")
+    print("%d of %d pongs, %d bytes held by relayd, last: %s" % (
+        lines.count(b"[PONG]"), sent, held,
+        lines[-2][:30].decode() if len(lines) > 1 else ""))
 
 
 def cmd_genuine_first(a):
@@ -311,16 +363,7 @@ def cmd_genuine_first(a):
                   for _ in range(n)]
     finally:
         os.kill(pid, signal.SIGCONT)
-    d.settimeout(TIMEOUT)
-    got = b""
-    try:
-        while len(got) < 12:
-            b = d.recv(12 - len(got))
-            if not b:
-                break
-            got += b
-    except OSError:
-        pass
+    got = read_upto(d, 12)
     print("paired=%d closed=%d" % (got == b"still-served",
                                    closed_count(silent)))
 
@@ -424,6 +467,7 @@ def main():
         "pool": cmd_pool,
         "silent-data": cmd_silent_data,
         "genuine-first": cmd_genuine_first,
+        "refusal-behind": cmd_refusal_behind,
         "pool-cap": cmd_pool_cap,
     })
 

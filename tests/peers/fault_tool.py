@@ -40,6 +40,11 @@ Clients
         then never reads again while N clients connect to its public
         port; "cport=<port>" then "clients-closed=<n>" once the relay
         gave up on the registration (or 20 s passed).
+  deaf-refusals HOST PORT -n N
+        N registrations in turn, each pinging without reading until
+        relayd's [PONG]s back up, then sending a malformed line (its
+        refusal then lingers); then closes them all and registers twice:
+        "admitted=<a> of N ..., <b> after they closed".
 
 Servers
   echo-server PORT          asyncio echo server on 127.0.0.1:PORT
@@ -58,7 +63,7 @@ import sys
 import threading
 import time
 
-from peerlib import die, opt, payload, run
+from peerlib import deaf_hello, die, opt, payload, relay_unacked, run
 
 DEADLINE = 90.0
 
@@ -600,6 +605,31 @@ def cmd_push_server(args):
                          daemon=True).start()
 
 
+def cmd_deaf_refusals(args):
+    n = opt(args, "-n", 4)
+    host, port = args[0], int(args[1])
+    held, admitted = [], 0
+    for _ in range(n):
+        s, ok = deaf_hello(host, port)
+        if not ok:
+            break
+        admitted += 1
+        sent = 0
+        while sent < 200000 and relay_unacked(s, port) == 0:
+            s.sendall(b"[PING]\n" * 100)
+            sent += 100
+            time.sleep(0.01)
+        s.sendall(b"[BAD\n")
+        held.append(s)
+    time.sleep(0.3)
+    for s in held:
+        s.close()  # ends their lingering: the slots come back
+    time.sleep(0.5)
+    again = sum(deaf_hello(host, port)[1] for _ in range(2))
+    print("admitted=%d of %d deaf refusals, %d after they closed" %
+          (admitted, n, again))
+
+
 def main():
     run(__doc__, {
         "integrity": cmd_integrity,
@@ -611,6 +641,7 @@ def main():
         "garbage": cmd_garbage,
         "regflood": cmd_regflood,
         "stall-ctl": cmd_stall_ctl,
+        "deaf-refusals": cmd_deaf_refusals,
         "echo-server": cmd_echo_server,
         "push-server": cmd_push_server,
     })

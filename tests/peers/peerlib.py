@@ -1,10 +1,12 @@
 """peerlib.py - what the Python test peers share (relay_tool.py,
 fault_tool.py, ext_tool.py, and inline peers of the e2e scripts): dying
 with a message, "-name value" options, reproducible payloads, counting
-closed sockets, running the subcommand named first.  Imported from the peers' own directory, which
+closed sockets, a control connection that stops reading, running the
+subcommand named first.  Imported from the peers' own directory, which
 Python puts first on sys.path when it runs one of them."""
 import os
 import random
+import socket
 import sys
 
 
@@ -42,6 +44,43 @@ def closed_count(socks):
         except OSError:
             n += 1
     return n
+
+
+def relay_unacked(s, port):
+    """Bytes the peer on port has sent to socket s and s has not
+    acknowledged yet: what sits in the peer's kernel for s, read from
+    /proc/net/tcp{,6} (the peer is on this host)."""
+    me = s.getsockname()[1]
+    for path in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(path) as f:
+            rows = f.read().splitlines()[1:]
+        for row in rows:
+            col = row.split()
+            if (int(col[1].split(":")[-1], 16) == port and
+                    int(col[2].split(":")[-1], 16) == me):
+                return int(col[4].split(":")[0], 16)
+    return 0
+
+
+def deaf_hello(host, port, timeout=3.0):
+    """A control connection to relayd with a small receive buffer that
+    sends [HELLO] v=1 and reads the answer line; the caller then stops
+    reading.  Returns (socket, whether the answer was [OK])."""
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.settimeout(timeout)
+    s.connect((host, int(port)))
+    s.sendall(b"[HELLO] v=1\n")
+    line = b""
+    try:
+        while not line.endswith(b"\n"):
+            b = s.recv(1)
+            if not b:
+                break
+            line += b
+    except OSError:
+        pass
+    return s, line.startswith(b"[OK]")
 
 
 def run(doc, commands):
