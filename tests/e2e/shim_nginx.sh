@@ -95,6 +95,15 @@ run_nginx() {
 	[ "$mutex" = on ] && wrk_clean "$name" "http://$ADDR/index.html"
 	pids=$(awk '{print $2}' "$d/access.log" | sort -u | tr '\n' ' ')
 	n=$(wc -w <<<"$pids")
+	# On a loaded machine the mutex holder may keep up with one wrk run
+	# alone: at most two more before the check.
+	for _ in 1 2; do
+		[ "$mutex" = on ] && [ "$n" -lt 2 ] || break
+		timeout 20 wrk -t2 -c20 -d3s --timeout 5s \
+		    "http://$ADDR/index.html" >/dev/null 2>&1
+		pids=$(awk '{print $2}' "$d/access.log" | sort -u | tr '\n' ' ')
+		n=$(wc -w <<<"$pids")
+	done
 	check "$name: both workers served requests (pids $pids)" test "$n" = 2
 	note "$name: requests per worker: $(awk '{print $2}' "$d/access.log" |
 	    sort | uniq -c | tr -s ' \n' '  ')"
