@@ -1489,30 +1489,44 @@ shim_adopt(int fd, uint64_t ino)
  * one inherited across an exec (adopted, or at least marked as ours:
  * then w->idx is -1 and its wakes cannot be taken).
  */
+/* Copy the record of listener <ino> to *l: its index, or -1 if there is
+ * none.  The one read of the registry by inode. */
+static int
+shim_listener_get(uint64_t ino, struct shim_listener *l)
+{
+	struct shim_reading rd;
+	int idx;
+
+	shim_read_begin(&rd);
+	do {
+		idx = shim_find(ino);
+		if (idx != -1)
+			*l = shim_lst[idx];
+	} while (shim_read_again(&rd));
+	return idx;
+}
+
 static int
 shim_wake_listener(int fd, uint64_t ino, struct shim_wake_info *w)
 {
-	struct shim_reading rd;
+	struct shim_listener l;
 	int idx, ours;
 
 	if (ino == 0)
 		return 0;
-	shim_read_begin(&rd);
-	do {
-		idx = shim_find(ino);
-		ours = idx != -1 && shim_lst[idx].registered > 0;
-		if (ours) {
-			w->idx = idx;
-			w->hino = shim_lst[idx].hino;
-			w->hport = shim_lst[idx].hport;
-			w->lport = shim_lst[idx].local_port;
-			w->family = shim_lst[idx].asked.ss_family;
-			w->asked_port = shim_lst[idx].asked_port;
-			memcpy(w->token, shim_lst[idx].token, WAKE_TOKEN_LEN);
-			w->qfd = shim_lst[idx].qfd;
-			w->qino = shim_lst[idx].qino;
-		}
-	} while (shim_read_again(&rd));
+	idx = shim_listener_get(ino, &l);
+	ours = idx != -1 && l.registered > 0;
+	if (ours) {
+		w->idx = idx;
+		w->hino = l.hino;
+		w->hport = l.hport;
+		w->lport = l.local_port;
+		w->family = l.asked.ss_family;
+		w->asked_port = l.asked_port;
+		memcpy(w->token, l.token, WAKE_TOKEN_LEN);
+		w->qfd = l.qfd;
+		w->qino = l.qino;
+	}
 	if (ours)
 		return 1;
 	if (idx != -1)
@@ -1823,22 +1837,6 @@ accept4(int fd, struct sockaddr *addr, socklen_t *addrlen, int flags)
 	return shim_accept(fd, addr, addrlen, flags, 1);
 }
 
-/* Copy the record of listener <ino> to *l; 0 if there is none. */
-static int
-shim_listener_get(uint64_t ino, struct shim_listener *l)
-{
-	struct shim_reading rd;
-	int idx;
-
-	shim_read_begin(&rd);
-	do {
-		idx = shim_find(ino);
-		if (idx != -1)
-			*l = shim_lst[idx];
-	} while (shim_read_again(&rd));
-	return idx != -1;
-}
-
 SHIM_EXPORT int
 getsockname(int fd, struct sockaddr *addr, socklen_t *addrlen)
 {
@@ -1858,9 +1856,9 @@ getsockname(int fd, struct sockaddr *addr, socklen_t *addrlen)
 		return 0;
 	}
 	ino = shim_ino(fd);
-	found = ino != 0 && shim_listener_get(ino, &l);
+	found = ino != 0 && shim_listener_get(ino, &l) != -1;
 	if (!found && ino != 0 && shim_adopt(fd, ino) != -1)
-		found = shim_listener_get(ino, &l);
+		found = shim_listener_get(ino, &l) != -1;
 	if (!found) {
 		errno = saved;
 		return real_getsockname(fd, addr, addrlen);
@@ -1911,7 +1909,7 @@ shim_is_kept_listener(int fd, uint64_t ino, void *arg)
 	(void)arg;
 	if (fl == -1 || (fl & FD_CLOEXEC))
 		return 0;
-	return shim_listener_get(ino, &l) && l.registered > 0;
+	return shim_listener_get(ino, &l) != -1 && l.registered > 0;
 }
 
 /* Does an fd that survives exec hold a listener the shim registered? */
