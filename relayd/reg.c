@@ -188,6 +188,7 @@ static void
 reg_teardown(struct reg *reg, const char *why, int linger)
 {
 	struct ev_loop *loop = reg->worker->loop;
+	struct sockaddr_storage *peer;
 	struct client *c;
 
 	if (reg->state == REG_CLOSED)
@@ -219,22 +220,17 @@ reg_teardown(struct reg *reg, const char *why, int linger)
 		close(reg->sv_fd);
 	LIST_REMOVE(reg, entry);
 	stats_reg_remove(reg);
-	if (linger) {
-		struct sockaddr_storage *peer = malloc(sizeof(*peer));
+	/* The admission counts go with the socket: the reg struct does
+	 * not outlive this iteration, so the callback gets a copy. */
+	peer = linger ? malloc(sizeof(*peer)) : NULL;
+	if (peer != NULL) {
 		char tag[48];
 
 		snprintf(tag, sizeof(tag), "reg %llu: control connection",
 		    (unsigned long long)reg->id);
-		if (peer != NULL) {
-			*peer = reg->peer;
-			linger_close_notify(&reg->worker->lingers, reg->ctl_fd,
-			    0, reg->out, reg->out_len, tag, reg_linger_done,
-			    peer);
-		} else {
-			linger_close(&reg->worker->lingers, reg->ctl_fd, 0,
-			    reg->out, reg->out_len, tag);
-			reg_limits_release(&reg->peer);
-		}
+		*peer = reg->peer;
+		linger_close_notify(&reg->worker->lingers, reg->ctl_fd, 0,
+		    reg->out, reg->out_len, tag, reg_linger_done, peer);
 	} else {
 		close(reg->ctl_fd);
 		reg_limits_release(&reg->peer);
