@@ -258,16 +258,20 @@ d = socket.create_connection(("127.0.0.1", int(new_line()[5:-1])), timeout=10)
 d.recv(1)
 d.sendall(b"r" * 8192)
 d.close()
-time.sleep(0.3)
+def logged(what, secs=5):
+    end = time.time() + secs
+    while what not in open(log).read() and time.time() < end:
+        time.sleep(0.05)
+logged("server to client ended")
 try:
-    for _ in range(20):  # the reset of the gone server ends the session
+    # The reset of the gone server ends the session: A lingers.
+    for _ in range(100):
+        if "client socket: lingers" in open(log).read():
+            break
         a.send(b"y")
         time.sleep(0.05)
 except OSError:
     pass
-deadline = time.time() + 5
-while "lingers" not in open(log).read() and time.time() < deadline:
-    time.sleep(0.05)
 b = socket.create_connection(("127.0.0.1", pub), timeout=10)
 b.settimeout(3)
 try:
@@ -284,7 +288,7 @@ while True:
     if not buf:
         break
     n += len(buf)
-time.sleep(0.5)  # the linger sees every byte acknowledged
+logged("client socket: closed after lingering")
 c = socket.create_connection(("127.0.0.1", pub), timeout=10)
 c.sendall(b"c")
 ctl.settimeout(5)

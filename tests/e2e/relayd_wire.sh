@@ -392,9 +392,19 @@ def late_hello():
     d = dial(sport)
     a.sendall(b"x")
     read_n(d, 1)
+    def ends():
+        with open(LOG) as f:
+            text = f.read()
+        return (text.count("Client disconnected"),
+                text.count("server disconnected"))
+    before = ends()
     a.close()
     d.close()
-    time.sleep(0.3)  # the session is over
+    # The session is over once relayd has seen both ends go.
+    end = time.time() + 5
+    while time.time() < end and not all(
+            n > b for n, b in zip(ends(), before)):
+        time.sleep(0.05)
     ctl.sendall(b"[HELLO] v=1 ka=10 ext=addr,pipe\n")
     okline = read_line(ctl)
     ok(okline.startswith(b"[OK] ") and b" ext=" not in okline,

@@ -621,11 +621,18 @@ def cmd_deaf_refusals(args):
             time.sleep(0.01)
         s.sendall(b"[BAD\n")
         held.append(s)
-    time.sleep(0.3)
     for s in held:
         s.close()  # ends their lingering: the slots come back
-    time.sleep(0.5)
-    again = sum(deaf_hello(host, port)[1] for _ in range(2))
+    # Once relayd has read each EOF; bounded, and no other registrant.
+    again, end = [], time.time() + 10
+    while len(again) < 2 and time.time() < end:
+        s, ok = deaf_hello(host, port)
+        if ok:
+            again.append(s)
+        else:
+            s.close()
+            time.sleep(0.05)
+    again = len(again)
     print("admitted=%d of %d deaf refusals, %d after they closed" %
           (admitted, n, again))
 
